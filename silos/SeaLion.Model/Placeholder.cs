@@ -1,0 +1,1 @@
+namespace SeaLion.Model; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace SeaLion.Templates; internal static class Placeholder {}

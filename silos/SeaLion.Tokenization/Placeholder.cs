@@ -1,0 +1,1 @@
+namespace SeaLion.Tokenization; internal static class Placeholder {}
