@@ -1,0 +1,85 @@
+using static TorchSharp.torch;
+
+namespace SeaLion.Model.Llama;
+
+/// <summary>How a rank finds one sequence's context in the cache: a contiguous slot range, or gathered slots.</summary>
+internal sealed record ContextView(int QueryStart, int QueryLength, int ContextLength, long FirstSlot, Tensor? Slots);
+
+/// <summary>
+/// The tensors a rank needs for one forward pass, on that rank's device: derived once per step from a
+/// <see cref="ForwardBatch"/> and its block tables. Validation happens here, before any rank runs.
+/// </summary>
+internal sealed class BatchTensors : IDisposable
+{
+    public required Tensor TokenIds { get; init; }     // [T] int64
+    public required Tensor SlotMapping { get; init; }  // [T] int64: cache slot of each query token
+    public required Tensor Cos { get; init; }          // [T, headDim] serving dtype
+    public required Tensor Sin { get; init; }
+    public required Tensor LogitRows { get; init; }    // [S] or [T] int64: rows of the hidden state to project
+    public required IReadOnlyList<ContextView> Views { get; init; }
+    public int TokenCount => (int)TokenIds.shape[0];
+
+    public static BatchTensors Build(ForwardBatch batch, LlamaConfig config, KvCache cache, RotaryEmbedding rope, ScalarType dtype, Device device)
+    {
+        int t = batch.TokenIds.Length, bs = cache.BlockSize;
+        if (t == 0) throw new ArgumentException("forward batch has no tokens", nameof(batch));
+        int total = batch.Sequences.Sum(s => s.QueryLength);
+        if (total != t) throw new ArgumentException($"sequences claim {total} query tokens but the batch holds {t}", nameof(batch));
+        foreach (int id in batch.TokenIds)
+            if (id < 0 || id >= config.VocabSize) throw new ArgumentOutOfRangeException(nameof(batch), id, $"token id outside the vocabulary (vocab_size {config.VocabSize})");
+
+        var positions = new long[t];
+        var slots = new long[t];
+        var logitRows = new List<long>();
+        var views = new List<ContextView>();
+        int q0 = 0;
+        foreach (var s in batch.Sequences)
+        {
+            if (s.QueryLength <= 0 || s.ContextLength < s.QueryLength)
+                throw new ArgumentException($"sequence chunk needs 0 < query_length <= context_length, got {s.QueryLength} and {s.ContextLength}", nameof(batch));
+            if (s.ContextLength > config.MaxPositions)
+                throw new ArgumentException($"context length {s.ContextLength} exceeds max_position_embeddings {config.MaxPositions}", nameof(batch));
+            int blocksNeeded = (s.ContextLength + bs - 1) / bs;
+            if (s.BlockTable.Count < blocksNeeded)
+                throw new ArgumentException($"block table has {s.BlockTable.Count} blocks; {s.ContextLength} tokens need {blocksNeeded}", nameof(batch));
+            bool contiguous = true;
+            for (int b = 0; b < blocksNeeded; b++)
+            {
+                int id = s.BlockTable[b];
+                if (id < 0 || id >= cache.NumBlocks) throw new ArgumentOutOfRangeException(nameof(batch), id, $"block id outside the cache ({cache.NumBlocks} blocks)");
+                contiguous &= id == s.BlockTable[0] + b;
+            }
+            long Slot(int p) => (long)s.BlockTable[p / bs] * bs + p % bs;
+            int first = s.ContextLength - s.QueryLength;
+            for (int i = 0; i < s.QueryLength; i++) { positions[q0 + i] = first + i; slots[q0 + i] = Slot(first + i); }
+            Tensor? gather = null;
+            if (!contiguous)
+            {
+                var ctxSlots = new long[s.ContextLength];
+                for (int p = 0; p < s.ContextLength; p++) ctxSlots[p] = Slot(p);
+                gather = tensor(ctxSlots, device: device);
+            }
+            views.Add(new ContextView(q0, s.QueryLength, s.ContextLength, Slot(0), gather));
+            if (batch.AllLogits) for (int i = 0; i < s.QueryLength; i++) logitRows.Add(q0 + i);
+            else logitRows.Add(q0 + s.QueryLength - 1);
+            q0 += s.QueryLength;
+        }
+
+        using var pos = tensor(positions);
+        return new BatchTensors
+        {
+            TokenIds = tensor(batch.TokenIds.Select(x => (long)x).ToArray(), device: device),
+            SlotMapping = tensor(slots, device: device),
+            Cos = rope.Cos.index_select(0, pos).to(dtype, device),
+            Sin = rope.Sin.index_select(0, pos).to(dtype, device),
+            LogitRows = tensor(logitRows.ToArray(), device: device),
+            Views = views,
+        };
+    }
+
+    public void Dispose()
+    {
+        TokenIds.Dispose(); SlotMapping.Dispose(); Cos.Dispose(); Sin.Dispose(); LogitRows.Dispose();
+        foreach (var v in Views) v.Slots?.Dispose();
+    }
+}

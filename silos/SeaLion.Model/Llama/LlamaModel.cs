@@ -1,0 +1,109 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using SeaLion.Model.Parallel;
+using SeaLion.Model.Weights;
+
+namespace SeaLion.Model.Llama;
+
+/// <summary>How to hold a model: serving dtype, tensor-parallel ranks, device kind, CPU threads.</summary>
+public sealed record ModelOptions
+{
+    public ScalarType DType { get; init; } = ScalarType.BFloat16;
+    /// <summary>Tensor-parallel ranks. On GPU one per device; on CPU each rank is a thread owning a slice of every weight.</summary>
+    public int TensorParallel { get; init; } = 1;
+    public DeviceType Device { get; init; } = DeviceType.CPU;
+    /// <summary>CPU threads in all (0 = all cores). Each rank gets Threads / TensorParallel intra-op threads.</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>
+/// A Llama 3 model held as tensor-parallel shards, one dedicated thread per rank. It holds weights and never a
+/// cache: <see cref="Forward"/> takes the caller's <see cref="KvCache"/> and block tables.
+/// Forward is not reentrant: one step at a time (the engine's step loop is its only caller).
+/// </summary>
+public sealed class LlamaModel : IDisposable
+{
+    readonly LlamaShard[] _shards;
+    readonly RotaryEmbedding _rope;
+    readonly SpinBarrier _barrier;
+    readonly AllReduce _reduce;
+    readonly RankThreads _threads;
+
+    public LlamaConfig Config { get; }
+    public ScalarType DType { get; }
+    public int TensorParallel => _shards.Length;
+    public Device Device => _shards[0].Device;
+
+    LlamaModel(LlamaConfig config, LlamaShard[] shards, ScalarType dtype)
+    {
+        Config = config;
+        DType = dtype;
+        _shards = shards;
+        _rope = new RotaryEmbedding(config);
+        _barrier = new SpinBarrier(shards.Length);
+        _reduce = new AllReduce(shards.Length, _barrier);
+        _threads = new RankThreads(shards.Length, _barrier, "llama");
+    }
+
+    public static LlamaModel Load(string dir, ModelOptions? options = null)
+    {
+        options ??= new ModelOptions();
+        if (options.DType is not (ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float16))
+            throw new ArgumentException($"serving dtype must be bf16, fp16 or fp32, got {options.DType}");
+        var config = LlamaConfig.FromDirectory(dir);
+        int ranks = options.TensorParallel;
+        _ = new ShardPlan(config, ranks);   // fail on an impossible split before reading weights
+        ConfigureThreads(options);
+        var devices = Enumerable.Range(0, ranks)
+            .Select(r => options.Device == DeviceType.CPU ? CPU : new Device(options.Device, r)).ToArray();
+        var shards = CheckpointLoader.Load(config, dir, options.DType, devices);
+        return new LlamaModel(config, shards, options.DType);
+    }
+
+    static void ConfigureThreads(ModelOptions o)
+    {
+        if (o.Device != DeviceType.CPU) return;
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        // Never oversubscribe: ranks x intra-op threads <= threads.
+        set_num_threads(Math.Max(1, threads / o.TensorParallel));
+    }
+
+    public KvCache CreateKvCache(int numBlocks, int blockSize = 16) =>
+        new(numBlocks, blockSize, _shards.Select(s => (s.Device, s.KvHeads)).ToArray(), Config.NumLayers, Config.HeadDim, DType);
+
+    /// <summary>
+    /// One forward pass over a mixed batch. Writes the batch's K/V into the cache at the slots its block tables
+    /// name, and returns float32 logits [rows, vocab] on the first rank's device: one row per sequence (its last
+    /// token), or one per token with <see cref="ForwardBatch.AllLogits"/>. The caller disposes the logits.
+    /// </summary>
+    public Tensor Forward(ForwardBatch batch, KvCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var inputs = new BatchTensors[_shards.Length];
+        var logits = new Tensor[_shards.Length];
+        try
+        {
+            inputs[0] = BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[0].Device);
+            for (int r = 1; r < _shards.Length; r++)
+                inputs[r] = _shards[r].Device == _shards[0].Device ? inputs[0] : BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[r].Device);
+            _threads.Run(rank => logits[rank] = _shards[rank].Forward(inputs[rank], cache.K[rank], cache.V[rank], _reduce));
+            if (_shards.Length == 1) return logits[0];
+            var device = _shards[0].Device;
+            return cat(logits.Select(l => l.device == device ? l : l.to(device)).ToArray(), 1);
+        }
+        finally
+        {
+            if (_shards.Length > 1) foreach (var l in logits) l?.Dispose();
+            // Every rank has returned, so no partial sum is still being read.
+            for (int r = 0; r < _shards.Length; r++) _reduce.Release(r);
+            foreach (var i in inputs.Distinct()) i?.Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        _threads.Dispose();
+        foreach (var s in _shards) s.Dispose();
+        _rope.Dispose();
+    }
+}

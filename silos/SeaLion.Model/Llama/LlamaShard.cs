@@ -1,0 +1,139 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using SeaLion.Model.Parallel;
+
+namespace SeaLion.Model.Llama;
+
+/// <summary>One decoder layer's weights on one rank, pre-transposed to [in, out] so x.matmul(W) streams rows.</summary>
+internal sealed class LayerWeights : IDisposable
+{
+    public required Tensor AttnNorm { get; init; }  // [H]
+    public required Tensor Qkv { get; init; }       // [H, (qHeads + 2 kvHeads) * D]: this rank's q, k, v columns
+    public required Tensor O { get; init; }         // [qHeads * D, H]: this rank's rows of o_proj (row-parallel)
+    public required Tensor MlpNorm { get; init; }   // [H]
+    public required Tensor GateUp { get; init; }    // [H, 2 F_r]: this rank's gate columns, then its up columns
+    public required Tensor Down { get; init; }      // [F_r, H]: this rank's rows of down_proj (row-parallel)
+
+    public void Dispose() { AttnNorm.Dispose(); Qkv.Dispose(); O.Dispose(); MlpNorm.Dispose(); GateUp.Dispose(); Down.Dispose(); }
+}
+
+/// <summary>
+/// The part of a Llama 3 model that one tensor-parallel rank holds, and its forward pass:
+/// column-parallel q/k/v and gate/up, row-parallel o and down (partial sums all-reduced), the LM head split
+/// over the vocabulary. With one rank it is the whole model.
+/// </summary>
+internal sealed class LlamaShard : IDisposable
+{
+    public required int Rank { get; init; }
+    public required Device Device { get; init; }
+    public required int QHeads { get; init; }
+    public required int KvHeads { get; init; }
+    public required int Ffn { get; init; }
+    public required int HeadDim { get; init; }
+    public required float Eps { get; init; }
+    public required Tensor Embedding { get; init; }     // [V, H]; shared by ranks on the same device
+    public required bool OwnsEmbedding { get; init; }
+    public required LayerWeights[] Layers { get; init; }
+    public required Tensor FinalNorm { get; init; }     // [H]
+    public required Tensor LmHead { get; init; }        // [H, V_r]
+
+    /// <summary>Runs every layer over the batch, writing this rank's K/V heads into the cache. Returns float32 logits [rows, V_r].</summary>
+    public Tensor Forward(BatchTensors b, Tensor[] cacheK, Tensor[] cacheV, AllReduce reduce)
+    {
+        int t = b.TokenCount, qDim = QHeads * HeadDim, kvDim = KvHeads * HeadDim;
+        Tensor x = Embedding.index_select(0, b.TokenIds);                 // [T, H]
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            var w = Layers[l];
+            using var scope = NewDisposeScope();
+            var qkv = RmsNorm(x, w.AttnNorm).matmul(w.Qkv);             // [T, qDim + 2 kvDim]
+            var q = RotaryEmbedding.Apply(qkv.narrow(1, 0, qDim).view(t, QHeads, HeadDim), b.Cos, b.Sin);
+            var k = RotaryEmbedding.Apply(qkv.narrow(1, qDim, kvDim).view(t, KvHeads, HeadDim), b.Cos, b.Sin);
+            var v = qkv.narrow(1, qDim + kvDim, kvDim).view(t, KvHeads, HeadDim);
+            cacheK[l].index_copy_(0, b.SlotMapping, k);
+            cacheV[l].index_copy_(0, b.SlotMapping, v);
+            var attn = Attention(q, cacheK[l], cacheV[l], b);             // [T, qDim]
+            var h = x + reduce.Sum(Rank, attn.matmul(w.O));               // [T, H]
+            var gateUp = RmsNorm(h, w.MlpNorm).matmul(w.GateUp);          // [T, 2 F_r]
+            var act = nn.functional.silu(gateUp.narrow(1, 0, Ffn)).mul_(gateUp.narrow(1, Ffn, Ffn));
+            var next = h + reduce.Sum(Rank, act.matmul(w.Down));
+            x.Dispose();
+            x = next.MoveToOuterDisposeScope();
+        }
+        using (var scope = NewDisposeScope())
+        {
+            var rows = b.LogitRows.shape[0] == t ? x : x.index_select(0, b.LogitRows);
+            var logits = RmsNorm(rows, FinalNorm).matmul(LmHead).to(ScalarType.Float32);
+            x.Dispose();
+            return logits.MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>HF LlamaRMSNorm: normalise in float32, cast back, then scale by the weight.</summary>
+    Tensor RmsNorm(Tensor x, Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var normed = xf * rsqrt(xf.pow(2).mean([-1], keepdim: true).add_(Eps));
+        return weight.mul(normed.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Causal grouped-query attention of each sequence's queries over its cached context. Returns [T, qHeads * D].</summary>
+    Tensor Attention(Tensor q, Tensor cacheK, Tensor cacheV, BatchTensors b)
+    {
+        int group = QHeads / KvHeads;
+        var outputs = new List<Tensor>(b.Views.Count);
+        foreach (var s in b.Views)
+        {
+            var k = ContextOf(cacheK, s).permute(1, 0, 2);                // [kvHeads, ctx, D]
+            var v = ContextOf(cacheV, s).permute(1, 0, 2);
+            var qs = q.narrow(0, s.QueryStart, s.QueryLength);            // [Tq, qHeads, D]
+            Tensor o;
+            if (s.QueryLength == 1)
+            {
+                // Decode: the group's query heads become the query rows of their KV head; no mask, no K/V copy.
+                var qg = qs.view(KvHeads, group, HeadDim).unsqueeze(0);   // [1, kvHeads, group, D]
+                o = nn.functional.scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0)).reshape(1, QHeads * HeadDim);
+            }
+            else
+            {
+                var kx = Expand(k, group);                                // [1, qHeads, ctx, D]
+                var vx = Expand(v, group);
+                var qh = qs.permute(1, 0, 2).unsqueeze(0);                // [1, qHeads, Tq, D]
+                bool fresh = s.ContextLength == s.QueryLength;
+                using var mask = fresh ? null : CausalMask(s.QueryLength, s.ContextLength, q.device);
+                o = nn.functional.scaled_dot_product_attention(qh, kx, vx, mask, is_casual: fresh)
+                    .squeeze(0).permute(1, 0, 2).reshape(s.QueryLength, QHeads * HeadDim);
+            }
+            outputs.Add(o);
+        }
+        return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);
+    }
+
+    static Tensor ContextOf(Tensor cache, ContextView s) =>
+        s.Slots is null ? cache.narrow(0, s.FirstSlot, s.ContextLength) : cache.index_select(0, s.Slots);
+
+    static Tensor Expand(Tensor kv, int group)
+    {
+        if (group == 1) return kv.unsqueeze(0);
+        long h = kv.shape[0], n = kv.shape[1], d = kv.shape[2];
+        return kv.unsqueeze(1).expand(h, group, n, d).reshape(1, h * group, n, d);
+    }
+
+    /// <summary>Query i (position ctx - tq + i) sees keys 0 .. ctx - tq + i. True = attend.</summary>
+    static Tensor CausalMask(int tq, int ctx, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var qpos = arange(ctx - tq, ctx, device: device).unsqueeze(1);
+        var kpos = arange(ctx, device: device).unsqueeze(0);
+        return kpos.le(qpos).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        if (OwnsEmbedding) Embedding.Dispose();
+        foreach (var l in Layers) l.Dispose();
+        FinalNorm.Dispose();
+        LmHead.Dispose();
+    }
+}

@@ -1,0 +1,55 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SeaLion.Model.Llama;
+
+/// <summary>
+/// Rotary position tables, computed once for every position up to max_position_embeddings, the way
+/// transformers computes them (float32 inverse frequencies, llama3 / linear scaling, cos and sin of
+/// [freqs, freqs]) and applied in the rotate_half convention: x * cos + rotate_half(x) * sin.
+/// </summary>
+internal sealed class RotaryEmbedding : IDisposable
+{
+    public Tensor Cos { get; }   // [maxPositions, headDim], float32, CPU
+    public Tensor Sin { get; }
+
+    public RotaryEmbedding(LlamaConfig config)
+    {
+        using var scope = NewDisposeScope();
+        int dim = config.HeadDim;
+        var exponent = arange(0, dim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / dim;
+        var invFreq = 1.0f / pow(tensor((float)config.RopeTheta), exponent);   // [dim/2]
+        invFreq = Scale(invFreq, config.RopeScaling);
+        var positions = arange(config.MaxPositions, dtype: ScalarType.Float32);
+        var freqs = positions.unsqueeze(1).matmul(invFreq.unsqueeze(0));          // [maxPos, dim/2]
+        var emb = cat([freqs, freqs], 1);                                        // [maxPos, dim]
+        Cos = emb.cos().MoveToOuterDisposeScope();
+        Sin = emb.sin().MoveToOuterDisposeScope();
+    }
+
+    static Tensor Scale(Tensor invFreq, RopeScaling? s)
+    {
+        if (s is null) return invFreq;
+        if (s.Type == "linear") return invFreq / (float)s.Factor;
+        // Llama 3.1: long wavelengths are divided by factor, short ones kept, the band between interpolated.
+        float factor = (float)s.Factor, low = (float)s.LowFreqFactor, high = (float)s.HighFreqFactor;
+        float oldCtx = s.OriginalMaxPositions;
+        float lowFreqWavelen = oldCtx / low, highFreqWavelen = oldCtx / high;
+        var wavelen = 2 * (float)Math.PI / invFreq;
+        var llama = where(wavelen > lowFreqWavelen, invFreq / factor, invFreq);
+        var smooth = (oldCtx / wavelen - low) / (high - low);
+        var smoothed = (1 - smooth) * llama / factor + smooth * llama;
+        var medium = (wavelen >= highFreqWavelen).logical_and(wavelen <= lowFreqWavelen);
+        return where(medium, smoothed, llama);
+    }
+
+    /// <summary>x: [T, heads, D]; cos, sin: [T, D] in x's dtype. Returns x rotated by each token's position.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long half = x.shape[^1] / 2;
+        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
+        return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+    }
+
+    public void Dispose() { Cos.Dispose(); Sin.Dispose(); }
+}

@@ -1,1 +1,0 @@
-namespace SeaLion.Model; internal static class Placeholder {}

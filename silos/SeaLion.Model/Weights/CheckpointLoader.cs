@@ -1,0 +1,151 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using SeaLion.Model.Llama;
+
+namespace SeaLion.Model.Weights;
+
+/// <summary>
+/// Maps a Hugging Face Llama checkpoint onto tensor-parallel shards. Every name and shape is checked against
+/// the config before the first byte of weights is read, so a bad checkpoint fails whole, naming the tensor.
+/// HF names stay at this boundary; the modules see only their own fields.
+/// </summary>
+internal static class CheckpointLoader
+{
+    /// <summary>Buffers older exports carry that hold no weights; transformers ignores them too.</summary>
+    static bool Ignorable(string name) => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal);
+
+    public static Dictionary<string, long[]> ExpectedShapes(LlamaConfig c)
+    {
+        long h = c.HiddenSize, q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim, f = c.IntermediateSize;
+        var e = new Dictionary<string, long[]> { ["model.embed_tokens.weight"] = [c.VocabSize, h], ["model.norm.weight"] = [h] };
+        if (!c.TieWordEmbeddings) e["lm_head.weight"] = [c.VocabSize, h];
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            e[p + "input_layernorm.weight"] = [h];
+            e[p + "self_attn.q_proj.weight"] = [q, h];
+            e[p + "self_attn.k_proj.weight"] = [kv, h];
+            e[p + "self_attn.v_proj.weight"] = [kv, h];
+            e[p + "self_attn.o_proj.weight"] = [h, q];
+            e[p + "post_attention_layernorm.weight"] = [h];
+            e[p + "mlp.gate_proj.weight"] = [f, h];
+            e[p + "mlp.up_proj.weight"] = [f, h];
+            e[p + "mlp.down_proj.weight"] = [h, f];
+        }
+        return e;
+    }
+
+    public static void Validate(LlamaConfig c, IReadOnlyDictionary<string, StoredTensor> stored, string dir)
+    {
+        var expected = ExpectedShapes(c);
+        var missing = expected.Keys.Where(k => !stored.ContainsKey(k)).ToList();
+        if (missing.Count > 0)
+            throw new InvalidDataException($"{dir}: {missing.Count} tensor(s) missing from the checkpoint: {Names(missing)}");
+        var extra = stored.Keys.Where(k => !expected.ContainsKey(k) && !Ignorable(k)
+            && !(c.TieWordEmbeddings && k == "lm_head.weight")).ToList();
+        if (extra.Count > 0)
+            throw new InvalidDataException($"{dir}: {extra.Count} unexpected tensor(s) in the checkpoint: {Names(extra)}");
+        foreach (var (name, shape) in expected)
+            if (!stored[name].Shape.SequenceEqual(shape))
+                throw new InvalidDataException(
+                    $"{stored[name].File}: tensor '{name}' has shape [{string.Join(", ", stored[name].Shape)}], expected [{string.Join(", ", shape)}] from config.json");
+    }
+
+    static string Names(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+
+    public static LlamaShard[] Load(LlamaConfig c, string dir, ScalarType dtype, IReadOnlyList<Device> devices)
+    {
+        var stored = Safetensors.ReadFolder(dir);
+        Validate(c, stored, dir);
+        int n = devices.Count;
+        var plan = new ShardPlan(c, n);
+        using var reader = new TensorReader();
+        Tensor Read(string name) => reader.Read(stored[name], dtype);
+
+        // Per-rank slice of rows [rank * size, (rank+1) * size) of an [out, in] weight, transposed to [in, out].
+        Tensor[] ColumnSlices(Tensor w, long size) =>
+            Enumerable.Range(0, n).Select(r => { using var s = w.narrow(0, r * size, size); return s.t().contiguous().to(devices[r]); }).ToArray();
+        // Per-rank slice of input columns of an [out, in] weight, transposed to [in_r, out].
+        Tensor[] RowSlices(Tensor w, long size) =>
+            Enumerable.Range(0, n).Select(r => { using var s = w.narrow(1, r * size, size); return s.t().contiguous().to(devices[r]); }).ToArray();
+        Tensor[] Replicate(Tensor w) => Enumerable.Range(0, n).Select(r => w.to(devices[r], copy: true)).ToArray();
+
+        var layers = new LayerWeights[n][];
+        for (int r = 0; r < n; r++) layers[r] = new LayerWeights[c.NumLayers];
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            using var scope = NewDisposeScope();
+            var q = ColumnSlices(Read(p + "self_attn.q_proj.weight"), plan.QHeads * c.HeadDim);
+            var k = ColumnSlices(Read(p + "self_attn.k_proj.weight"), plan.KvHeads * c.HeadDim);
+            var v = ColumnSlices(Read(p + "self_attn.v_proj.weight"), plan.KvHeads * c.HeadDim);
+            var o = RowSlices(Read(p + "self_attn.o_proj.weight"), plan.QHeads * c.HeadDim);
+            var gate = ColumnSlices(Read(p + "mlp.gate_proj.weight"), plan.Ffn);
+            var up = ColumnSlices(Read(p + "mlp.up_proj.weight"), plan.Ffn);
+            var down = RowSlices(Read(p + "mlp.down_proj.weight"), plan.Ffn);
+            var attnNorm = Replicate(Read(p + "input_layernorm.weight"));
+            var mlpNorm = Replicate(Read(p + "post_attention_layernorm.weight"));
+            for (int r = 0; r < n; r++)
+                layers[r][l] = new LayerWeights
+                {
+                    AttnNorm = attnNorm[r].MoveToOuterDisposeScope(),
+                    Qkv = cat([q[r], k[r], v[r]], 1).MoveToOuterDisposeScope(),
+                    O = o[r].MoveToOuterDisposeScope(),
+                    MlpNorm = mlpNorm[r].MoveToOuterDisposeScope(),
+                    GateUp = cat([gate[r], up[r]], 1).MoveToOuterDisposeScope(),
+                    Down = down[r].MoveToOuterDisposeScope(),
+                };
+        }
+
+        var embedding = Read("model.embed_tokens.weight");
+        Tensor[] lmHead;
+        using (var lm = c.TieWordEmbeddings ? null : Read("lm_head.weight"))
+            lmHead = Enumerable.Range(0, n).Select(r =>
+            {
+                using var s = (lm ?? embedding).narrow(0, plan.VocabStart(r), plan.VocabCount(r));
+                return s.t().contiguous().to(devices[r]);
+            }).ToArray();
+        using var finalNorm = Read("model.norm.weight");
+
+        var embeddings = new Dictionary<Device, Tensor>();
+        var shards = new LlamaShard[n];
+        for (int r = 0; r < n; r++)
+        {
+            bool owns = !embeddings.TryGetValue(devices[r], out var emb);
+            if (owns) embeddings[devices[r]] = emb = devices[r].type == DeviceType.CPU ? embedding : embedding.to(devices[r]);
+            shards[r] = new LlamaShard
+            {
+                Rank = r, Device = devices[r], QHeads = plan.QHeads, KvHeads = plan.KvHeads, Ffn = plan.Ffn, HeadDim = c.HeadDim,
+                Eps = (float)c.RmsNormEps, Embedding = emb!, OwnsEmbedding = owns, Layers = layers[r],
+                FinalNorm = finalNorm.to(devices[r], copy: true), LmHead = lmHead[r],
+            };
+        }
+        if (!embeddings.Values.Contains(embedding)) embedding.Dispose();
+        return shards;
+    }
+}
+
+/// <summary>How a config splits over N ranks: heads and FFN columns evenly, the vocabulary in near-equal ranges.</summary>
+internal sealed class ShardPlan
+{
+    readonly LlamaConfig _c;
+    readonly int _ranks;
+    public int QHeads { get; }
+    public int KvHeads { get; }
+    public int Ffn { get; }
+
+    public ShardPlan(LlamaConfig c, int ranks)
+    {
+        if (ranks <= 0) throw new ArgumentOutOfRangeException(nameof(ranks), ranks, "tensor-parallel size must be positive");
+        if (c.NumKvHeads % ranks != 0 || c.NumHeads % ranks != 0 || c.IntermediateSize % ranks != 0)
+            throw new ArgumentException(
+                $"tensor-parallel size {ranks} must divide num_key_value_heads ({c.NumKvHeads}), num_attention_heads ({c.NumHeads}) and intermediate_size ({c.IntermediateSize})");
+        _c = c; _ranks = ranks;
+        QHeads = c.NumHeads / ranks; KvHeads = c.NumKvHeads / ranks; Ffn = c.IntermediateSize / ranks;
+    }
+
+    long VocabPerRank => (_c.VocabSize + _ranks - 1) / _ranks;
+    public long VocabStart(int rank) => Math.Min(_c.VocabSize, rank * VocabPerRank);
+    public long VocabCount(int rank) => Math.Min(_c.VocabSize, (rank + 1) * VocabPerRank) - VocabStart(rank);
+}
