@@ -1,0 +1,157 @@
+using static TorchSharp.torch;
+
+namespace SeaLion.Model.Sampling;
+
+/// <summary>One sequence's sampling state: its parameters, token history and random stream.</summary>
+public sealed class SamplingState
+{
+    readonly SplitMix64 _rng;
+    readonly List<int> _output = new();
+    readonly Dictionary<int, int> _outputCounts = new();
+    readonly HashSet<int> _seen;
+
+    public SamplingState(SamplingParams p, IEnumerable<int> promptIds)
+    {
+        Params = p;
+        _rng = new SplitMix64((ulong)(p.Seed ?? Random.Shared.NextInt64()));
+        _seen = new HashSet<int>(promptIds);
+    }
+
+    public SamplingParams Params { get; }
+    public IReadOnlyList<int> Output => _output;
+    internal IReadOnlyDictionary<int, int> OutputCounts => _outputCounts;
+    internal IReadOnlyCollection<int> Seen => _seen;
+
+    /// <summary>Uniform in [0, 1), one draw per sampled token: the sequence of draws depends only on the seed.</summary>
+    internal double NextUniform() => (_rng.Next() >> 11) * (1.0 / (1UL << 53));
+
+    public void Append(int token)
+    {
+        _output.Add(token);
+        _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
+        _seen.Add(token);
+    }
+
+    sealed class SplitMix64(ulong state)
+    {
+        ulong _s = state;
+        public ulong Next()
+        {
+            ulong z = _s += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+    }
+}
+
+public sealed record TokenLogprob(int TokenId, float Logprob);
+
+public sealed record SampledToken(int TokenId, float? Logprob, IReadOnlyList<TokenLogprob>? TopLogprobs);
+
+/// <summary>
+/// Samples one token per row of a batch of logits, each row with its own parameters. Order as in HF generate:
+/// penalties, temperature, top-k, top-p, min-p, then an inverse-CDF draw with the row's own seeded stream, so
+/// a seeded request gives the same tokens whatever else shares its batch. Logprobs are of the raw model
+/// distribution (before penalties and temperature), as vLLM reports them by default.
+/// </summary>
+public static class Sampler
+{
+    /// <summary>Top-p first looks at this many candidates; only if they hold less than top_p mass does it sort all.</summary>
+    const int TopPCandidates = 1024;
+
+    public static SampledToken[] Sample(Tensor logits, IReadOnlyList<SamplingState> rows)
+    {
+        if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} sequences");
+        using var mode = inference_mode();
+        using var scope = NewDisposeScope();
+        var result = new SampledToken[rows.Count];
+        Tensor? logp = rows.Any(r => r.Params.Logprobs is not null) ? logits.log_softmax(-1) : null;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            using var rowScope = NewDisposeScope();
+            var state = rows[i];
+            var row = Penalize(logits[i], state);
+            int token = state.Params.IsGreedy ? (int)row.argmax().item<long>() : Draw(row, state);
+            result[i] = logp is null ? new SampledToken(token, null, null) : WithLogprobs(token, logp[i], state.Params.Logprobs!.Value);
+        }
+        return result;
+    }
+
+    static Tensor Penalize(Tensor row, SamplingState s)
+    {
+        var p = s.Params;
+        bool rep = p.RepetitionPenalty != 1.0 && s.Seen.Count > 0;
+        bool outPen = (p.PresencePenalty != 0 || p.FrequencyPenalty != 0) && s.OutputCounts.Count > 0;
+        if (!rep && !outPen) return row;
+        row = row.clone();
+        if (rep)
+        {
+            using var ids = tensor(s.Seen.Select(x => (long)x).ToArray(), device: row.device);
+            var v = row.index_select(0, ids);
+            row.index_copy_(0, ids, where(v.lt(0), v * p.RepetitionPenalty, v / p.RepetitionPenalty));
+        }
+        if (outPen)
+        {
+            using var ids = tensor(s.OutputCounts.Keys.Select(x => (long)x).ToArray(), device: row.device);
+            using var counts = tensor(s.OutputCounts.Values.Select(x => (float)x).ToArray(), device: row.device);
+            row.index_add_(0, ids, -(counts * (float)p.FrequencyPenalty + (float)p.PresencePenalty), 1);
+        }
+        return row;
+    }
+
+    static int Draw(Tensor row, SamplingState s)
+    {
+        var p = s.Params;
+        var scaled = row / p.Temperature;
+        long vocab = scaled.shape[0];
+        // Candidates in descending order: all of them, the top k, or enough to hold top_p of the mass.
+        Tensor values, ids;
+        if (p.TopK > 0 && p.TopK < vocab) (values, ids) = scaled.topk(p.TopK);
+        else if (p.TopP < 1.0) (values, ids) = TopPCandidatesOf(scaled, p.TopP);
+        else { values = scaled; ids = null!; }
+
+        var probs = values.softmax(-1);
+        var keep = ones_like(probs, dtype: ScalarType.Bool);
+        if (p.TopP < 1.0)
+        {
+            // Keep the smallest head of the sorted list whose mass reaches top_p (the token that crosses included).
+            var before = probs.cumsum(-1) - probs;
+            keep = keep.logical_and(before.lt(p.TopP));
+        }
+        if (p.MinP > 0) keep = keep.logical_and(probs.ge(probs.max() * p.MinP));
+        var filtered = probs.mul(keep);
+        var cdf = filtered.cumsum(-1);
+        double total = cdf[-1].item<float>();
+        using var u = tensor(new[] { (float)(s.NextUniform() * total) }, device: cdf.device);
+        // The first index whose CDF exceeds the draw has positive filtered mass, so it is a kept token; only a
+        // draw rounded up to the total can run past the end, and it falls back to the last kept token.
+        long at = searchsorted(cdf, u, right: true).item<long>();
+        long last = keep.nonzero().flatten()[-1].item<long>();
+        at = Math.Min(at, last);
+        return ids is null ? (int)at : (int)ids[at].item<long>();
+    }
+
+    static (Tensor, Tensor) TopPCandidatesOf(Tensor scaled, double topP)
+    {
+        long vocab = scaled.shape[0];
+        if (vocab > TopPCandidates)
+        {
+            var (v, i) = scaled.topk(TopPCandidates);
+            // Mass of the candidates under the full distribution: enough if it reaches top_p.
+            var mass = (v - scaled.logsumexp(0)).exp().sum().item<float>();
+            if (mass >= topP) return (v, i);
+        }
+        return scaled.sort(descending: true);
+    }
+
+    static SampledToken WithLogprobs(int token, Tensor logp, int topN)
+    {
+        float chosen = logp[token].item<float>();
+        if (topN == 0) return new SampledToken(token, chosen, []);
+        var (v, i) = logp.topk(topN);
+        var vs = v.data<float>().ToArray();
+        var ix = i.data<long>().ToArray();
+        return new SampledToken(token, chosen, vs.Select((x, k) => new TokenLogprob((int)ix[k], x)).ToArray());
+    }
+}
