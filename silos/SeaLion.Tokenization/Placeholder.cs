@@ -1,1 +1,0 @@
-namespace SeaLion.Tokenization; internal static class Placeholder {}
