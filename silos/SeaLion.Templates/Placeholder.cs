@@ -1,1 +1,0 @@
-namespace SeaLion.Templates; internal static class Placeholder {}
