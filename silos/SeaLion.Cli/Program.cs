@@ -1,2 +1,54 @@
-using TorchSharp;
-Console.WriteLine(torch.ones(2, 3).sum().item<float>());
+using SeaLion.Cli;
+using SeaLion.Cli.Commands;
+
+const string Usage = """
+    sealion: SEA-LION v2 serving cluster
+
+    usage: ./sealion <verb> [options]
+
+      generate       --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--max-tokens N]
+                     [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--stop STR]...
+                     [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]
+                     [--logprobs N] [--ignore-eos] [--dtype fp32|bf16] [--tp N] [--threads N] [--json]
+      tokenize       --model DIR --text TEXT [--add-bos] [--json]
+      chat-template  --model DIR --messages FILE.json [--no-generation-prompt]
+      init-random    --config FILE|tiny|small|medium|llama3-8b --seed S --out DIR [--dtype f32|bf16|f16]
+                     [--max-shard-size BYTES]
+      bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
+      help           this text
+
+    Without --model, verbs use the embedded default: the tiny config with random weights and the real
+    Llama 3 tokenizer, generated on first use under $SEALION_HOME (default ~/.cache/sealion).
+    """;
+
+if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
+{
+    Console.Out.WriteLine(Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+try
+{
+    string verb = args[0];
+    var rest = args[1..];
+    return verb switch
+    {
+        "generate" => GenerateCommand.Run(new CliArgs(verb, rest)),
+        "tokenize" => TextCommands.Tokenize(new CliArgs(verb, rest)),
+        "chat-template" => TextCommands.ChatTemplate(new CliArgs(verb, rest)),
+        "init-random" => InitRandomCommand.Run(new CliArgs(verb, rest)),
+        "bench" => BenchCommand.Run(rest),
+        _ => throw new UsageException($"unknown verb '{verb}'; see './sealion help'"),
+    };
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"sealion: {e.Message}");
+    return 2;
+}
+catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or NotSupportedException
+                              or SeaLion.Templates.TemplateException or System.Text.Json.JsonException or IOException)
+{
+    Console.Error.WriteLine($"sealion: error: {e.Message}");
+    return 1;
+}

@@ -13,8 +13,8 @@ internal sealed class BatchTensors : IDisposable
 {
     public required Tensor TokenIds { get; init; }     // [T] int64
     public required Tensor SlotMapping { get; init; }  // [T] int64: cache slot of each query token
-    public required Tensor Cos { get; init; }          // [T, headDim] serving dtype
-    public required Tensor Sin { get; init; }
+    public required Tensor Cos { get; init; }          // [T, 1, headDim] serving dtype
+    public required Tensor SinSigned { get; init; }    // [T, 1, headDim]: sin with its first half negated
     public required Tensor LogitRows { get; init; }    // [S] or [T] int64: rows of the hidden state to project
     public required IReadOnlyList<ContextView> Views { get; init; }
     public int TokenCount => (int)TokenIds.shape[0];
@@ -66,12 +66,13 @@ internal sealed class BatchTensors : IDisposable
         }
 
         using var pos = tensor(positions);
+        var (cos, sinSigned) = rope.Gather(pos, dtype, device);
         return new BatchTensors
         {
             TokenIds = tensor(batch.TokenIds.Select(x => (long)x).ToArray(), device: device),
             SlotMapping = tensor(slots, device: device),
-            Cos = rope.Cos.index_select(0, pos).to(dtype, device),
-            Sin = rope.Sin.index_select(0, pos).to(dtype, device),
+            Cos = cos,
+            SinSigned = sinSigned,
             LogitRows = tensor(logitRows.ToArray(), device: device),
             Views = views,
         };
@@ -79,7 +80,7 @@ internal sealed class BatchTensors : IDisposable
 
     public void Dispose()
     {
-        TokenIds.Dispose(); SlotMapping.Dispose(); Cos.Dispose(); Sin.Dispose(); LogitRows.Dispose();
+        TokenIds.Dispose(); SlotMapping.Dispose(); Cos.Dispose(); SinSigned.Dispose(); LogitRows.Dispose();
         foreach (var v in Views) v.Slots?.Dispose();
     }
 }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace SeaLion.Model.Llama;
 
 /// <summary>
-/// Paged KV storage for one model: per rank and layer, K and V as [numBlocks * blockSize, kvHeadsOfRank, headDim]
+/// Paged KV storage for one model: per rank and layer, K and V as [kvHeadsOfRank, numBlocks * blockSize, headDim]
 /// in the serving dtype on the rank's device. Which block belongs to which sequence is the caller's business
 /// (block tables in <see cref="ForwardBatch"/>); this class only holds the memory.
 /// </summary>
@@ -21,8 +21,8 @@ public sealed class KvCache : IDisposable
         if (blockSize <= 0) throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "must be positive");
         NumBlocks = numBlocks;
         BlockSize = blockSize;
-        K = ranks.Select(r => Enumerable.Range(0, layers).Select(_ => zeros(numBlocks * (long)blockSize, r.KvHeads, headDim, dtype: dtype, device: r.Device)).ToArray()).ToArray();
-        V = ranks.Select(r => Enumerable.Range(0, layers).Select(_ => zeros(numBlocks * (long)blockSize, r.KvHeads, headDim, dtype: dtype, device: r.Device)).ToArray()).ToArray();
+        K = ranks.Select(r => Enumerable.Range(0, layers).Select(_ => zeros(r.KvHeads, numBlocks * (long)blockSize, headDim, dtype: dtype, device: r.Device)).ToArray()).ToArray();
+        V = ranks.Select(r => Enumerable.Range(0, layers).Select(_ => zeros(r.KvHeads, numBlocks * (long)blockSize, headDim, dtype: dtype, device: r.Device)).ToArray()).ToArray();
     }
 
     /// <summary>Bytes one block takes over all ranks and layers (K and V).</summary>

@@ -9,8 +9,12 @@ namespace SeaLion.Model.Llama;
 public sealed record ModelOptions
 {
     public ScalarType DType { get; init; } = ScalarType.BFloat16;
-    /// <summary>Tensor-parallel ranks. On GPU one per device; on CPU each rank is a thread owning a slice of every weight.</summary>
-    public int TensorParallel { get; init; } = 1;
+    /// <summary>
+    /// Tensor-parallel ranks. On GPU one per device; on CPU each rank is a thread owning a slice of every weight,
+    /// the fastest way to use several cores for decode. 0 = automatic: every GPU, or one rank per CPU thread
+    /// (the largest count up to Threads that divides the heads and the FFN).
+    /// </summary>
+    public int TensorParallel { get; init; }
     public DeviceType Device { get; init; } = DeviceType.CPU;
     /// <summary>CPU threads in all (0 = all cores). Each rank gets Threads / TensorParallel intra-op threads.</summary>
     public int Threads { get; init; }
@@ -51,13 +55,22 @@ public sealed class LlamaModel : IDisposable
         if (options.DType is not (ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float16))
             throw new ArgumentException($"serving dtype must be bf16, fp16 or fp32, got {options.DType}");
         var config = LlamaConfig.FromDirectory(dir);
-        int ranks = options.TensorParallel;
+        int ranks = options.TensorParallel > 0 ? options.TensorParallel : AutoRanks(config, options);
+        options = options with { TensorParallel = ranks };
         _ = new ShardPlan(config, ranks);   // fail on an impossible split before reading weights
         ConfigureThreads(options);
         var devices = Enumerable.Range(0, ranks)
             .Select(r => options.Device == DeviceType.CPU ? CPU : new Device(options.Device, r)).ToArray();
         var shards = CheckpointLoader.Load(config, dir, options.DType, devices);
         return new LlamaModel(config, shards, options.DType);
+    }
+
+    static int AutoRanks(LlamaConfig c, ModelOptions o)
+    {
+        int limit = o.Device == DeviceType.CPU ? (o.Threads > 0 ? o.Threads : Environment.ProcessorCount) : Math.Max(1, (int)cuda.device_count());
+        for (int r = limit; r > 1; r--)
+            if (c.NumKvHeads % r == 0 && c.NumHeads % r == 0 && c.IntermediateSize % r == 0) return r;
+        return 1;
     }
 
     static void ConfigureThreads(ModelOptions o)

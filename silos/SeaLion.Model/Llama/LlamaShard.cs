@@ -47,16 +47,18 @@ internal sealed class LlamaShard : IDisposable
             var w = Layers[l];
             using var scope = NewDisposeScope();
             var qkv = RmsNorm(x, w.AttnNorm).matmul(w.Qkv);             // [T, qDim + 2 kvDim]
-            var q = RotaryEmbedding.Apply(qkv.narrow(1, 0, qDim).view(t, QHeads, HeadDim), b.Cos, b.Sin);
-            var k = RotaryEmbedding.Apply(qkv.narrow(1, qDim, kvDim).view(t, KvHeads, HeadDim), b.Cos, b.Sin);
+            // q and k heads are adjacent columns: one rotary application covers both.
+            var qk = RotaryEmbedding.Apply(qkv.narrow(1, 0, qDim + kvDim).view(t, QHeads + KvHeads, HeadDim), b.Cos, b.SinSigned);
+            var q = qk.narrow(1, 0, QHeads);                              // [T, qHeads, D]
+            var k = qk.narrow(1, QHeads, KvHeads);                        // [T, kvHeads, D]
             var v = qkv.narrow(1, qDim + kvDim, kvDim).view(t, KvHeads, HeadDim);
-            cacheK[l].index_copy_(0, b.SlotMapping, k);
-            cacheV[l].index_copy_(0, b.SlotMapping, v);
+            cacheK[l].index_copy_(1, b.SlotMapping, k.transpose(0, 1));
+            cacheV[l].index_copy_(1, b.SlotMapping, v.transpose(0, 1));
             var attn = Attention(q, cacheK[l], cacheV[l], b);             // [T, qDim]
-            var h = x + reduce.Sum(Rank, attn.matmul(w.O));               // [T, H]
+            var h = reduce.Sum(Rank, attn.matmul(w.O)).add_(x);           // [T, H]
             var gateUp = RmsNorm(h, w.MlpNorm).matmul(w.GateUp);          // [T, 2 F_r]
             var act = nn.functional.silu(gateUp.narrow(1, 0, Ffn)).mul_(gateUp.narrow(1, Ffn, Ffn));
-            var next = h + reduce.Sum(Rank, act.matmul(w.Down));
+            var next = reduce.Sum(Rank, act.matmul(w.Down)).add_(h);
             x.Dispose();
             x = next.MoveToOuterDisposeScope();
         }
@@ -72,10 +74,12 @@ internal sealed class LlamaShard : IDisposable
     /// <summary>HF LlamaRMSNorm: normalise in float32, cast back, then scale by the weight.</summary>
     Tensor RmsNorm(Tensor x, Tensor weight)
     {
-        using var scope = NewDisposeScope();
-        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
-        var normed = xf * rsqrt(xf.pow(2).mean([-1], keepdim: true).add_(Eps));
-        return weight.mul(normed.to(x.dtype)).MoveToOuterDisposeScope();
+        if (x.dtype == ScalarType.Float32)
+            return x.mul(x.square().mean([-1], keepdim: true).add_(Eps).rsqrt_()).mul_(weight);
+        using var xf = x.to(ScalarType.Float32);
+        using var inv = xf.square().mean([-1], keepdim: true).add_(Eps).rsqrt_();
+        using var normed = xf.mul_(inv);
+        return normed.to(x.dtype).mul_(weight);
     }
 
     /// <summary>Causal grouped-query attention of each sequence's queries over its cached context. Returns [T, qHeads * D].</summary>
@@ -85,39 +89,39 @@ internal sealed class LlamaShard : IDisposable
         var outputs = new List<Tensor>(b.Views.Count);
         foreach (var s in b.Views)
         {
-            var k = ContextOf(cacheK, s).permute(1, 0, 2);                // [kvHeads, ctx, D]
-            var v = ContextOf(cacheV, s).permute(1, 0, 2);
+            var k = ContextOf(cacheK, s).unsqueeze(0);                    // [1, kvHeads, ctx, D]
+            var v = ContextOf(cacheV, s).unsqueeze(0);
             var qs = q.narrow(0, s.QueryStart, s.QueryLength);            // [Tq, qHeads, D]
             Tensor o;
             if (s.QueryLength == 1)
             {
                 // Decode: the group's query heads become the query rows of their KV head; no mask, no K/V copy.
-                var qg = qs.view(KvHeads, group, HeadDim).unsqueeze(0);   // [1, kvHeads, group, D]
-                o = nn.functional.scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0)).reshape(1, QHeads * HeadDim);
+                var qg = qs.view(1, KvHeads, group, HeadDim);             // [1, kvHeads, group, D]
+                o = nn.functional.scaled_dot_product_attention(qg, k, v).view(1, QHeads * HeadDim);
             }
             else
             {
-                var kx = Expand(k, group);                                // [1, qHeads, ctx, D]
-                var vx = Expand(v, group);
-                var qh = qs.permute(1, 0, 2).unsqueeze(0);                // [1, qHeads, Tq, D]
+                var qh = qs.transpose(0, 1).unsqueeze(0);                 // [1, qHeads, Tq, D]
                 bool fresh = s.ContextLength == s.QueryLength;
                 using var mask = fresh ? null : CausalMask(s.QueryLength, s.ContextLength, q.device);
-                o = nn.functional.scaled_dot_product_attention(qh, kx, vx, mask, is_casual: fresh)
-                    .squeeze(0).permute(1, 0, 2).reshape(s.QueryLength, QHeads * HeadDim);
+                o = nn.functional.scaled_dot_product_attention(qh, Expand(k, group), Expand(v, group), mask, is_casual: fresh)
+                    .squeeze(0).transpose(0, 1).reshape(s.QueryLength, QHeads * HeadDim);
             }
             outputs.Add(o);
         }
         return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);
     }
 
+    /// <summary>A sequence's cached K or V as [kvHeads, ctx, D]: a view when its blocks are contiguous, else a gather.</summary>
     static Tensor ContextOf(Tensor cache, ContextView s) =>
-        s.Slots is null ? cache.narrow(0, s.FirstSlot, s.ContextLength) : cache.index_select(0, s.Slots);
+        s.Slots is null ? cache.narrow(1, s.FirstSlot, s.ContextLength) : cache.index_select(1, s.Slots);
 
+    /// <summary>[1, kvHeads, ctx, D] to [1, qHeads, ctx, D], each KV head repeated for its query group (HF repeat_kv).</summary>
     static Tensor Expand(Tensor kv, int group)
     {
-        if (group == 1) return kv.unsqueeze(0);
-        long h = kv.shape[0], n = kv.shape[1], d = kv.shape[2];
-        return kv.unsqueeze(1).expand(h, group, n, d).reshape(1, h * group, n, d);
+        if (group == 1) return kv;
+        long h = kv.shape[1], n = kv.shape[2], d = kv.shape[3];
+        return kv.unsqueeze(2).expand(1, h, group, n, d).reshape(1, h * group, n, d);
     }
 
     /// <summary>Query i (position ctx - tq + i) sees keys 0 .. ctx - tq + i. True = attend.</summary>

@@ -43,12 +43,25 @@ internal sealed class RotaryEmbedding : IDisposable
         return where(medium, smoothed, llama);
     }
 
-    /// <summary>x: [T, heads, D]; cos, sin: [T, D] in x's dtype. Returns x rotated by each token's position.</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>
+    /// x: [T, heads, D]; cos: [T, 1, D]; sinSigned: [T, 1, D], sin with its first half negated. rotate_half(x) * sin
+    /// equals roll(x, D/2) * sinSigned, so the rotation costs three ops instead of a split, a negation and a concat.
+    /// </summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sinSigned)
     {
-        long half = x.shape[^1] / 2;
-        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-        return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+        using var rolled = x.roll(x.shape[^1] / 2, -1);
+        return x.mul(cos).addcmul_(rolled, sinSigned, 1);
+    }
+
+    /// <summary>Rows of the tables for the given positions, shaped [T, 1, D] in dtype on device: (cos, sinSigned).</summary>
+    public (Tensor Cos, Tensor SinSigned) Gather(Tensor positions, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var cos = Cos.index_select(0, positions);
+        var sin = Sin.index_select(0, positions);
+        long half = sin.shape[1] / 2;
+        sin.narrow(1, 0, half).neg_();
+        return (cos.unsqueeze(1).to(dtype, device).MoveToOuterDisposeScope(), sin.unsqueeze(1).to(dtype, device).MoveToOuterDisposeScope());
     }
 
     public void Dispose() { Cos.Dispose(); Sin.Dispose(); }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test project of the solution, one after another (two cores: parallel test hosts only fight),
+# starting the services the tests need first. Ends with one plain line: "N passed, N failed, N skipped".
+# Extra arguments go to each `dotnet test` (e.g. --filter Name~Tokenizer).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+command -v dotnet >/dev/null 2>&1 || { echo "test: the .NET 10 SDK (dotnet) is required on PATH" >&2; exit 1; }
+
+log="$(mktemp)"
+status=0
+if ! dotnet build SeaLion.Cluster.sln -c Release --nologo -v q >"$log" 2>&1; then
+  cat "$log"; echo "test: build failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1
+fi
+: >"$log"
+
+for proj in tests/*/*.csproj; do
+  echo "== $proj"
+  dotnet test "$proj" -c Release --no-build --nologo "$@" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -ne 0 ] && status=1
+done
+
+# Sum the per-assembly summaries ("Passed!  - Failed: 0, Passed: 7, Skipped: 0, Total: 7, ...").
+read -r passed failed skipped < <(grep -E "^(Passed|Failed)!\s+-\s+Failed:" "$log" | sed -E 's/.*Failed:\s*([0-9]+), Passed:\s*([0-9]+), Skipped:\s*([0-9]+).*/\2 \1 \3/' \
+  | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+rm -f "$log"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a crashed test host counts as a failure
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
