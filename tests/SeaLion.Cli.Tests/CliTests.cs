@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace SeaLion.Cli.Tests;
+
+/// <summary>The CLI contract the README documents, run as a separate process against a private model cache.</summary>
+public sealed class CliTests : IClassFixture<CliTests.Home>
+{
+    public sealed class Home : IDisposable
+    {
+        public string Dir { get; } = Path.Combine(Path.GetTempPath(), $"sealion-cli-{Guid.NewGuid():N}");
+        public void Dispose() { try { Directory.Delete(Dir, recursive: true); } catch (IOException) { } }
+    }
+
+    readonly Home _home;
+    public CliTests(Home home) => _home = home;
+
+    (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "sealion.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SEALION_HOME"] = _home.Dir;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(120_000), "sealion did not exit within 120 s");
+        return (p.ExitCode, stdout.Result, err);
+    }
+
+    [Fact]
+    public void Generate_json_reports_generated_ids_text_and_finish_reason()
+    {
+        var (code, stdout, err) = Run("generate", "--prompt-ids", "128000,9906,11,1917", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--dtype", "fp32", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(stdout);
+        var r = doc.RootElement;
+        Assert.Equal(5, r.GetProperty("token_ids").GetArrayLength());
+        Assert.Equal("length", r.GetProperty("finish_reason").GetString());
+        Assert.Equal(new[] { 128000, 9906, 11, 1917 }, r.GetProperty("prompt_token_ids").EnumerateArray().Select(e => e.GetInt32()));
+        // Greedy is deterministic: the same call gives the same ids.
+        var again = JsonDocument.Parse(Run("generate", "--prompt-ids", "128000,9906,11,1917", "--max-tokens", "5", "--temperature", "0", "--ignore-eos", "--dtype", "fp32", "--json").Out);
+        Assert.Equal(r.GetProperty("token_ids").GetRawText(), again.RootElement.GetProperty("token_ids").GetRawText());
+    }
+
+    [Fact]
+    public void Generate_chat_wraps_the_prompt_in_the_chat_template()
+    {
+        var (code, stdout, err) = Run("generate", "--prompt", "Hi", "--chat", "--max-tokens", "2", "--json");
+        Assert.True(code == 0, err);
+        var ids = JsonDocument.Parse(stdout).RootElement.GetProperty("prompt_token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        // <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+        Assert.Equal(new[] { 128000, 128006, 882, 128007, 271, 13347, 128009, 128006, 78191, 128007, 271 }, ids);
+    }
+
+    [Fact]
+    public void Tokenize_json_gives_llama3_ids_and_parses_special_tokens()
+    {
+        var (code, stdout, err) = Run("tokenize", "--text", "Hello, world!<|eot_id|>", "--json");
+        Assert.True(code == 0, err);
+        Assert.Equal("""{"token_ids":[9906,11,1917,0,128009]}""", stdout.Trim());
+        Assert.Equal("""{"token_ids":[128000,9906]}""", Run("tokenize", "--text", "Hello", "--add-bos", "--json").Out.Trim());
+    }
+
+    [Fact]
+    public void Chat_template_prints_the_rendering_and_nothing_else()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"msgs-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """[{"role": "system", "content": "  Be brief.\n"}, {"role": "user", "content": "Apa kabar?"}]""");
+        var (code, stdout, err) = Run("chat-template", "--messages", file);
+        Assert.True(code == 0, err);
+        Assert.Equal("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nApa kabar?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", stdout);
+    }
+
+    [Fact]
+    public void Init_random_writes_a_sharded_folder_that_generate_loads()
+    {
+        string outDir = Path.Combine(_home.Dir, "sharded");
+        var (code, _, err) = Run("init-random", "--config", "tiny", "--seed", "3", "--out", outDir, "--max-shard-size", "20000000");
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(outDir, "model.safetensors.index.json")));
+        Assert.True(Directory.GetFiles(outDir, "model-*.safetensors").Length >= 2);
+        var gen = Run("generate", "--model", outDir, "--prompt", "Selamat pagi", "--max-tokens", "3", "--json");
+        Assert.True(gen.Code == 0, gen.Err);
+    }
+
+    [Fact]
+    public void Bench_model_prints_json_with_prefill_and_decode_rates()
+    {
+        var (code, stdout, err) = Run("bench", "model", "--prompt-len", "8", "--gen-len", "4", "--repeats", "1", "--threads", "2");
+        Assert.True(code == 0, err);
+        var r = JsonDocument.Parse(stdout).RootElement;
+        Assert.True(r.GetProperty("prefill_tok_s").GetDouble() > 0);
+        Assert.True(r.GetProperty("decode_tok_s").GetDouble() > 0);
+    }
+
+    [Theory]
+    [InlineData(2, "--bogus", "generate", "--prompt", "x", "--bogus", "1")]
+    [InlineData(2, "--prompt-ids", "generate", "--prompt", "x", "--prompt-ids", "1")]
+    [InlineData(2, "--temperature", "generate", "--prompt", "x", "--temperature", "hot")]
+    [InlineData(1, "temperature", "generate", "--prompt", "x", "--temperature", "-1")]
+    [InlineData(1, "8192", "generate", "--prompt-ids", "1,2", "--max-tokens", "9000")]
+    [InlineData(1, "vocabulary", "generate", "--prompt-ids", "1,999999")]
+    [InlineData(2, "--model", "generate", "--model", "/nonexistent/model", "--prompt", "x")]
+    [InlineData(2, "unknown verb", "frobnicate")]
+    public void Bad_input_exits_nonzero_with_a_message_naming_the_problem(int expectedCode, string mention, params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.Equal(expectedCode, code);
+        Assert.Contains(mention, err);
+        Assert.DoesNotContain("   at ", err);   // a message, not a stack trace
+    }
+}
