@@ -61,7 +61,7 @@ internal sealed class BatchTensors : IDisposable
             }
             views.Add(new ContextView(q0, s.QueryLength, s.ContextLength, Slot(0), gather));
             if (batch.AllLogits) for (int i = 0; i < s.QueryLength; i++) logitRows.Add(q0 + i);
-            else logitRows.Add(q0 + s.QueryLength - 1);
+            else if (s.ComputeLogits) logitRows.Add(q0 + s.QueryLength - 1);
             q0 += s.QueryLength;
         }
 

@@ -4,9 +4,9 @@ namespace SeaLion.Model.Llama;
 /// One sequence's slice of a forward batch. Its query tokens are the last <see cref="QueryLength"/> of its
 /// <see cref="ContextLength"/> tokens (positions ContextLength-QueryLength .. ContextLength-1); the KV of the
 /// earlier ones must already be in the cache. The block table maps position p to cache slot
-/// BlockTable[p / blockSize] * blockSize + p % blockSize.
+/// BlockTable[p / blockSize] * blockSize + p % blockSize. A chunk that ends mid-prompt needs no logits.
 /// </summary>
-public sealed record SequenceChunk(int QueryLength, int ContextLength, IReadOnlyList<int> BlockTable);
+public sealed record SequenceChunk(int QueryLength, int ContextLength, IReadOnlyList<int> BlockTable, bool ComputeLogits = true);
 
 /// <summary>
 /// A flat batch of tokens from any number of sequences, prefill chunks and decode steps mixed: the input of
@@ -18,6 +18,7 @@ public sealed class ForwardBatch
     public required int[] TokenIds { get; init; }
     public required IReadOnlyList<SequenceChunk> Sequences { get; init; }
     /// <summary>Logits for every token (tests, prompt logprobs) instead of only each sequence's last token.</summary>
+    /// <remarks>Without it, the logits rows are the sequences with <see cref="SequenceChunk.ComputeLogits"/>, in order.</remarks>
     public bool AllLogits { get; init; }
 
     /// <summary>A single sequence whose blocks are 0..n-1 of the cache.</summary>
