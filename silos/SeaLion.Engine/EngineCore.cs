@@ -1,0 +1,116 @@
+using SeaLion.Engine.Blocks;
+using SeaLion.Tokenization;
+
+namespace SeaLion.Engine;
+
+/// <summary>
+/// One engine step at a time, synchronously: schedule, execute, update (vLLM's EngineCore.step). The threaded
+/// <see cref="LlmEngine"/> drives it from a dedicated thread; tests and the discrete-event simulator drive it
+/// directly. Not thread-safe.
+/// </summary>
+internal sealed class EngineCore : IDisposable
+{
+    readonly IModelRunner _runner;
+    readonly BpeTokenizer _tokenizer;
+    readonly Dictionary<string, (EngineRequest Request, OutputStream Stream)> _requests = new();
+    readonly HashSet<int> _eos;
+    long _arrivals;
+
+    public EngineCore(IModelRunner runner, BpeTokenizer tokenizer, int numBlocks, SchedulerOptions options)
+    {
+        options.Validate();
+        _runner = runner;
+        _tokenizer = tokenizer;
+        Options = options;
+        Kv = new KvCacheManager(numBlocks, options.BlockSize, options.PrefixCaching);
+        Scheduler = new Scheduler(options, Kv);
+        _eos = new HashSet<int>(runner.EosTokenIds);
+    }
+
+    public SchedulerOptions Options { get; }
+    public KvCacheManager Kv { get; }
+    public Scheduler Scheduler { get; }
+    public long PromptTokens { get; private set; }
+    public long GeneratedTokens { get; private set; }
+    public long Steps { get; private set; }
+    public bool HasWork => _requests.Count > 0;
+    public int MaxContext => _runner.MaxContext;
+    /// <summary>Called after each step with the KV events it caused (BlockStored / BlockRemoved).</summary>
+    public Action<IReadOnlyList<KvEvent>>? KvEvents { get; set; }
+
+    /// <summary>Checks a request against the engine's limits; the message names the field, the limit and the value.</summary>
+    public void Validate(GenerateRequest req)
+    {
+        ArgumentNullException.ThrowIfNull(req.PromptTokenIds, "prompt_token_ids");
+        if (req.PromptTokenIds.Length == 0) throw new ArgumentException("prompt must hold at least one token", "prompt_token_ids");
+        foreach (int id in req.PromptTokenIds)
+            if (id < 0 || id >= _runner.VocabSize)
+                throw new ArgumentOutOfRangeException("prompt_token_ids", id, $"prompt token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
+        req.Sampling.Validate(_runner.VocabSize);
+        int total = req.PromptTokenIds.Length + req.Sampling.MaxTokens;
+        if (total > _runner.MaxContext)
+            throw new ArgumentException(
+                $"prompt ({req.PromptTokenIds.Length} tokens) + max_tokens ({req.Sampling.MaxTokens}) = {total} exceeds the context length of {_runner.MaxContext}", "max_tokens");
+        int blocks = (total + Options.BlockSize - 1) / Options.BlockSize;
+        if (blocks > Kv.Pool.NumBlocks)
+            throw new ArgumentException($"the request needs up to {blocks} KV blocks but this engine's cache holds {Kv.Pool.NumBlocks}", "max_tokens");
+    }
+
+    public void Add(GenerateRequest req, Action<EngineOutput> emit)
+    {
+        Validate(req);
+        string id = req.RequestId ?? Guid.NewGuid().ToString("N");
+        if (_requests.ContainsKey(id)) throw new ArgumentException($"request id '{id}' is already running", "request_id");
+        var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++);
+        var stopIds = new HashSet<int>(req.Sampling.StopTokenIds);
+        if (!req.Sampling.IgnoreEos) stopIds.UnionWith(_eos);
+        PromptTokens += req.PromptTokenIds.Length;
+        _requests[id] = (r, new OutputStream(id, _tokenizer.CreateDetokenizer(), req.Sampling, stopIds, emit));
+        Scheduler.Add(r);
+    }
+
+    /// <summary>Stops a request wherever it is and frees its blocks now; its stream ends with finish reason "abort".</summary>
+    public bool Abort(string id)
+    {
+        if (!_requests.Remove(id, out var entry)) return false;
+        Scheduler.Finish(entry.Request, "abort");
+        entry.Stream.Abort(entry.Request);
+        return true;
+    }
+
+    /// <summary>Runs one step. Returns the number of tokens computed (0: nothing was schedulable).</summary>
+    public int Step()
+    {
+        var chunks = Scheduler.Schedule();
+        if (chunks.Count == 0) return 0;
+        var sampled = _runner.Execute(chunks, Kv);
+        Steps++;
+        int computed = 0, s = 0;
+        foreach (var c in chunks)
+        {
+            var r = c.Request;
+            bool samples = c.Samples;   // read before the update below changes NumComputedTokens
+            r.NumComputedTokens += c.NumTokens;
+            computed += c.NumTokens;
+            if (!samples) continue;
+            var token = sampled[s++];
+            r.AppendToken(token.TokenId);
+            GeneratedTokens++;
+            var (_, stream) = _requests[r.Id];
+            if (stream.OnToken(r, token, _runner.MaxContext) is { } reason)
+            {
+                Scheduler.Finish(r, reason);
+                _requests.Remove(r.Id);
+            }
+        }
+        var events = Kv.Pool.TakeEvents();
+        if (events.Count > 0) KvEvents?.Invoke(events);
+        return computed;
+    }
+
+    public EngineLoad Load => new(
+        Scheduler.Running.Count, Scheduler.WaitingCount, Kv.Pool.Usage, Kv.Pool.FreeCount, Kv.Pool.NumBlocks,
+        Kv.PrefixHitRate, PromptTokens, GeneratedTokens, Scheduler.Preemptions);
+
+    public void Dispose() => _runner.Dispose();
+}

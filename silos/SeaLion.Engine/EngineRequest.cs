@@ -1,0 +1,50 @@
+using SeaLion.Engine.Blocks;
+using SeaLion.Model.Sampling;
+
+namespace SeaLion.Engine;
+
+public enum RequestStatus { Waiting, Running, Finished }
+
+/// <summary>
+/// A request inside the engine: its tokens (prompt, then generated), how many of them have their KV computed,
+/// and its sampling state. Only the step thread touches it.
+/// </summary>
+internal sealed class EngineRequest
+{
+    readonly List<int> _tokens;
+    readonly List<BlockHash> _hashes = new();
+
+    public EngineRequest(string id, int[] prompt, SamplingParams sampling, long arrival)
+    {
+        Id = id;
+        _tokens = new List<int>(prompt.Length + Math.Min(sampling.MaxTokens, 4096));
+        _tokens.AddRange(prompt);
+        NumPromptTokens = prompt.Length;
+        Sampling = new SamplingState(sampling, prompt);
+        Arrival = arrival;
+    }
+
+    public string Id { get; }
+    public long Arrival { get; }
+    public IReadOnlyList<int> Tokens => _tokens;
+    public int NumTokens => _tokens.Count;
+    public int NumPromptTokens { get; }
+    public int NumOutputTokens => _tokens.Count - NumPromptTokens;
+    /// <summary>Tokens whose K/V are in the cache (computed or found in the prefix cache).</summary>
+    public int NumComputedTokens { get; set; }
+    /// <summary>Prompt tokens served from the prefix cache when the request was first admitted.</summary>
+    public int NumCachedTokens { get; set; }
+    public int Preemptions { get; set; }
+    public RequestStatus Status { get; set; } = RequestStatus.Waiting;
+    public SamplingState Sampling { get; }
+    public string? FinishReason { get; set; }
+
+    public void AppendToken(int token)
+    {
+        _tokens.Add(token);
+        Sampling.Append(token);
+    }
+
+    /// <summary>Hash chain of the request's full blocks, extended as tokens are added.</summary>
+    public List<BlockHash> BlockHashes(int blockSize) => BlockHash.Chain(_tokens, blockSize, _hashes);
+}

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SeaLion.Engine.Blocks;
+using SeaLion.Model.Llama;
+using SeaLion.Tokenization;
+
+namespace SeaLion.Engine;
+
+/// <summary>How an engine is sized and scheduled.</summary>
+public sealed record EngineOptions
+{
+    public SchedulerOptions Scheduler { get; init; } = new();
+    /// <summary>Bytes of KV cache on a CPU host (GPU hosts size from a fraction of device memory).</summary>
+    public long KvCacheBytes { get; init; } = 512L << 20;
+    /// <summary>Explicit block count, overriding <see cref="KvCacheBytes"/> (tests).</summary>
+    public int? NumBlocks { get; init; }
+}
+
+/// <summary>
+/// The serving engine of one tensor-parallel group: requests stream in through <see cref="GenerateAsync"/>,
+/// one dedicated thread steps the scheduler and the model (never an Orleans or thread-pool thread), and each
+/// request's tokens stream back through its own channel. A consumer that stops reading or cancels has its
+/// request aborted and its blocks freed within one step.
+/// </summary>
+public sealed class LlmEngine : IDisposable
+{
+    readonly EngineCore _core;
+    readonly Thread _thread;
+    readonly ConcurrentQueue<Action> _inbox = new();
+    readonly SemaphoreSlim _wake = new(0);
+    readonly CancellationTokenSource _stop = new();
+    volatile EngineLoad _load;
+    Exception? _fault;
+
+    LlmEngine(EngineCore core, string name)
+    {
+        _core = core;
+        _load = core.Load;
+        _core.KvEvents = events => KvEvents?.Invoke(events);
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"engine-{name}" };
+        _thread.Start();
+    }
+
+    /// <summary>An engine over a loaded TorchSharp model, its KV cache sized from the options.</summary>
+    public static LlmEngine Create(LlamaModel model, BpeTokenizer tokenizer, EngineOptions options)
+    {
+        int blockSize = options.Scheduler.BlockSize;
+        long perBlock = KvCache.BytesPerBlock(model.Config, blockSize, model.DType);
+        int blocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / perBlock);
+        if (blocks < 1) throw new ArgumentException($"a KV cache of {options.KvCacheBytes} bytes holds no block of {perBlock} bytes", nameof(options));
+        var cache = model.CreateKvCache(blocks, blockSize);
+        return new LlmEngine(new EngineCore(new TorchModelRunner(model, cache), tokenizer, blocks, options.Scheduler), "torch");
+    }
+
+    /// <summary>BlockStored / BlockRemoved events after each step, on the engine thread: handlers must be quick.</summary>
+    public event Action<IReadOnlyList<KvEvent>>? KvEvents;
+
+    /// <summary>Running, waiting, KV usage and hit rate as of the last step; safe from any thread.</summary>
+    public EngineLoad Load => _load;
+
+    public async IAsyncEnumerable<EngineOutput> GenerateAsync(GenerateRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (_fault is not null) throw new InvalidOperationException("the engine has failed", _fault);
+        string id = request.RequestId ?? Guid.NewGuid().ToString("N");
+        request = request with { RequestId = id };
+        var channel = Channel.CreateUnbounded<EngineOutput>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            try
+            {
+                _core.Add(request, o =>
+                {
+                    channel.Writer.TryWrite(o);
+                    if (o.FinishReason is not null) channel.Writer.TryComplete();
+                });
+                accepted.SetResult();
+            }
+            catch (Exception e) { accepted.SetException(e); }
+        });
+        await accepted.Task.ConfigureAwait(false);   // validation errors surface here, before any output
+        bool finished = false;
+        try
+        {
+            await foreach (var o in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                finished = o.FinishReason is not null;
+                yield return o;
+            }
+        }
+        finally
+        {
+            if (!finished) Post(() => _core.Abort(id));
+        }
+    }
+
+    void Post(Action a)
+    {
+        _inbox.Enqueue(a);
+        _wake.Release();
+    }
+
+    void Loop()
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                while (_inbox.TryDequeue(out var a)) a();
+                if (!_core.HasWork) { _load = _core.Load; _wake.Wait(_stop.Token); continue; }
+                _core.Step();
+                _load = _core.Load;
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            _fault = e;
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread.Join();
+        _core.Dispose();
+        _wake.Dispose();
+        _stop.Dispose();
+    }
+}
