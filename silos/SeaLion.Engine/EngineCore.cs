@@ -16,8 +16,11 @@ internal sealed class EngineCore : IDisposable
     readonly HashSet<int> _eos;
     long _arrivals;
 
-    public EngineCore(IModelRunner runner, BpeTokenizer tokenizer, int numBlocks, SchedulerOptions options)
+    public EngineCore(IModelRunner runner, BpeTokenizer tokenizer, int numBlocks, SchedulerOptions options,
+        IEngineClock? clock = null, EngineMetrics? metrics = null)
     {
+        Clock = clock ?? new WallClock();
+        Metrics = metrics;
         options.Validate();
         _runner = runner;
         _tokenizer = tokenizer;
@@ -28,6 +31,8 @@ internal sealed class EngineCore : IDisposable
     }
 
     public SchedulerOptions Options { get; }
+    public IEngineClock Clock { get; }
+    public EngineMetrics? Metrics { get; }
     public KvCacheManager Kv { get; }
     public Scheduler Scheduler { get; }
     public long PromptTokens { get; private set; }
@@ -61,7 +66,7 @@ internal sealed class EngineCore : IDisposable
         Validate(req);
         string id = req.RequestId ?? Guid.NewGuid().ToString("N");
         if (_requests.ContainsKey(id)) throw new ArgumentException($"request id '{id}' is already running", "request_id");
-        var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++);
+        var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++) { ArrivalTime = Clock.Now };
         var stopIds = new HashSet<int>(req.Sampling.StopTokenIds);
         if (!req.Sampling.IgnoreEos) stopIds.UnionWith(_eos);
         PromptTokens += req.PromptTokenIds.Length;
@@ -75,6 +80,7 @@ internal sealed class EngineCore : IDisposable
         if (!_requests.Remove(id, out var entry)) return false;
         Scheduler.Finish(entry.Request, "abort");
         entry.Stream.Abort(entry.Request);
+        Metrics?.Finished("abort", Clock.Now - entry.Request.ArrivalTime);
         return true;
     }
 
@@ -83,7 +89,15 @@ internal sealed class EngineCore : IDisposable
     {
         var chunks = Scheduler.Schedule();
         if (chunks.Count == 0) return 0;
+        double started = Clock.Now;
+        foreach (var c in chunks)
+            if (double.IsNaN(c.Request.FirstScheduledTime))
+            {
+                c.Request.FirstScheduledTime = started;
+                Metrics?.QueueTime(started - c.Request.ArrivalTime);
+            }
         var sampled = _runner.Execute(chunks, Kv);
+        double now = Clock.Now;
         Steps++;
         int computed = 0, s = 0;
         foreach (var c in chunks)
@@ -96,13 +110,18 @@ internal sealed class EngineCore : IDisposable
             var token = sampled[s++];
             r.AppendToken(token.TokenId);
             GeneratedTokens++;
+            if (double.IsNaN(r.LastTokenTime)) Metrics?.FirstToken(now - r.ArrivalTime);
+            else Metrics?.InterToken(now - r.LastTokenTime);
+            r.LastTokenTime = now;
             var (_, stream) = _requests[r.Id];
             if (stream.OnToken(r, token, _runner.MaxContext) is { } reason)
             {
                 Scheduler.Finish(r, reason);
                 _requests.Remove(r.Id);
+                Metrics?.Finished(reason, now - r.ArrivalTime);
             }
         }
+        Metrics?.Observe(Load, Kv.PrefixQueryTokens, Kv.PrefixHitTokens, PromptTokens, GeneratedTokens, Scheduler.Preemptions);
         var events = Kv.Pool.TakeEvents();
         if (events.Count > 0) KvEvents?.Invoke(events);
         return computed;

@@ -36,6 +36,10 @@ internal sealed class EngineRequest
     public int NumCachedTokens { get; set; }
     public int Preemptions { get; set; }
     public RequestStatus Status { get; set; } = RequestStatus.Waiting;
+    /// <summary>Engine-clock times (seconds) behind the latency metrics; NaN until they happen.</summary>
+    public double ArrivalTime { get; init; }
+    public double FirstScheduledTime { get; set; } = double.NaN;
+    public double LastTokenTime { get; set; } = double.NaN;
     public SamplingState Sampling { get; }
     public string? FinishReason { get; set; }
 

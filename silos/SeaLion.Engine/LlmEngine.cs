@@ -15,6 +15,11 @@ public sealed record EngineOptions
     public long KvCacheBytes { get; init; } = 512L << 20;
     /// <summary>Explicit block count, overriding <see cref="KvCacheBytes"/> (tests).</summary>
     public int? NumBlocks { get; init; }
+    /// <summary>Label of this engine's metrics; null: no metrics.</summary>
+    public string? MetricsName { get; init; }
+    public Prometheus.CollectorRegistry? MetricsRegistry { get; init; }
+
+    internal EngineMetrics? CreateMetrics() => MetricsName is null ? null : new EngineMetrics(MetricsName, MetricsRegistry);
 }
 
 /// <summary>
@@ -50,7 +55,20 @@ public sealed class LlmEngine : IDisposable
         int blocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / perBlock);
         if (blocks < 1) throw new ArgumentException($"a KV cache of {options.KvCacheBytes} bytes holds no block of {perBlock} bytes", nameof(options));
         var cache = model.CreateKvCache(blocks, blockSize);
-        return new LlmEngine(new EngineCore(new TorchModelRunner(model, cache), tokenizer, blocks, options.Scheduler), "torch");
+        return new LlmEngine(new EngineCore(new TorchModelRunner(model, cache), tokenizer, blocks, options.Scheduler, new WallClock(), options.CreateMetrics()), "torch");
+    }
+
+    /// <summary>
+    /// A simulated engine: the same scheduler and KV-cache manager, the H100 performance model for timing
+    /// (spent on the given clock: wall time, possibly scaled, when it stands in for a GPU in a running cluster),
+    /// deterministic tokens. KV capacity is what fits beside the weights unless options give a block count.
+    /// </summary>
+    public static LlmEngine CreateSimulated(BpeTokenizer tokenizer, EngineOptions options, H100PerformanceModel? perf = null, IEngineClock? clock = null)
+    {
+        perf ??= new H100PerformanceModel();
+        clock ??= new WallClock();
+        int blocks = options.NumBlocks ?? perf.KvBlocks(options.Scheduler.BlockSize);
+        return new LlmEngine(new EngineCore(new SimulatedRunner(perf, clock), tokenizer, blocks, options.Scheduler, clock, options.CreateMetrics()), "sim");
     }
 
     /// <summary>BlockStored / BlockRemoved events after each step, on the engine thread: handlers must be quick.</summary>
