@@ -7,8 +7,11 @@ namespace SeaLion.Engine;
 /// Performance model of Llama 3 8B in bf16 on one H100 SXM (80 GB HBM3). A step over T tokens of S sequences
 /// with contexts c_i costs
 ///     max(bytes / (HBM bandwidth x bandwidth efficiency), flops / (peak bf16 x compute efficiency)) + overhead
-/// where bytes = weights + K/V read for every context + K/V written for new tokens, and
-/// flops = 2 x parameters x T + 4 x layers x hidden x (sum over query tokens of their context length).
+/// where bytes = weights + K/V read for every context + K/V written for new tokens,
+/// flops = 2 x parameters x T + 4 x layers x hidden x (sum over query tokens of their context length), and the
+/// compute efficiency grows with the step's size as GEMMs fill the GPU:
+/// eff(T) = max(minEff, maxEff x T / (T + halfTokens)) (small steps are bandwidth-bound anyway).
+/// The overhead is small for decode-only steps (CUDA graphs) and larger for steps with prefill chunks (eager).
 /// Constants: 8.03e9 parameters (16.06 GB), 32 layers, hidden 4096, 8 KV heads x 128 dims: 128 KiB of K/V per
 /// token; HBM 3.35 TB/s, 989 TFLOP/s dense bf16. Efficiencies are calibrated to public figures (see README):
 /// single-stream decode 150-175 tok/s, a 2,000-token prefill in 60-120 ms, offline throughput 12-16k tok/s.
@@ -23,9 +26,14 @@ public sealed record H100PerformanceModel
     public double HbmBytesPerSecond { get; init; } = 3.35e12;
     public double PeakFlops { get; init; } = 989e12;
     public double BandwidthEfficiency { get; init; } = 0.85;
-    public double ComputeEfficiency { get; init; } = 0.55;
-    /// <summary>Per step: kernel launches, scheduling, sampling, host-device sync.</summary>
-    public double StepOverheadSeconds { get; init; } = 0.0006;
+    public double MaxComputeEfficiency { get; init; } = 0.62;
+    public double MinComputeEfficiency { get; init; } = 0.25;
+    /// <summary>Tokens per step at which GEMMs reach half of <see cref="MaxComputeEfficiency"/>.</summary>
+    public double HalfEfficiencyTokens { get; init; } = 600;
+    /// <summary>Per decode-only step: graph replay, scheduling, sampling, host-device sync.</summary>
+    public double DecodeStepOverheadSeconds { get; init; } = 0.0006;
+    /// <summary>Per step that carries prefill tokens: eager kernel launches instead of a captured graph.</summary>
+    public double PrefillStepOverheadSeconds { get; init; } = 0.004;
     public double GpuMemoryBytes { get; init; } = 80e9;
     /// <summary>Activations, CUDA context and allocator slack kept out of the KV budget.</summary>
     public double ReservedBytes { get; init; } = 6e9;
@@ -38,9 +46,11 @@ public sealed record H100PerformanceModel
     public double StepSeconds(IEnumerable<(int NewTokens, int Context)> seqs)
     {
         double kvRead = 0, kvWrite = 0, flops = 0, tokens = 0;
+        bool prefill = false;
         foreach (var (n, ctx) in seqs)
         {
             tokens += n;
+            prefill |= n > 1;
             kvRead += (double)ctx * KvBytesPerToken;
             kvWrite += n * KvBytesPerToken;
             // Query i of the chunk attends to ctx - n + i + 1 keys: QK^T and AV, 2 flops per multiply-add.
@@ -49,7 +59,9 @@ public sealed record H100PerformanceModel
         }
         flops += 2 * Parameters * tokens;
         double bytes = WeightBytes + kvRead + kvWrite;
-        return Math.Max(bytes / (HbmBytesPerSecond * BandwidthEfficiency), flops / (PeakFlops * ComputeEfficiency)) + StepOverheadSeconds;
+        double efficiency = Math.Max(MinComputeEfficiency, MaxComputeEfficiency * tokens / (tokens + HalfEfficiencyTokens));
+        return Math.Max(bytes / (HbmBytesPerSecond * BandwidthEfficiency), flops / (PeakFlops * efficiency))
+            + (prefill ? PrefillStepOverheadSeconds : DecodeStepOverheadSeconds);
     }
 }
 

@@ -3,13 +3,14 @@ using SeaLion.Model.Llama;
 
 namespace SeaLion.Cli.Commands;
 
-/// <summary>`bench model`: single-sequence prefill and decode tokens/s, JSON on stdout.</summary>
+/// <summary>`bench model`: single-sequence prefill and decode tokens/s, JSON on stdout. `bench engine`: see BenchEngineCommand.</summary>
 internal static class BenchCommand
 {
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "engine") return BenchEngineCommand.Run(new CliArgs("bench engine", args[1..])).GetAwaiter().GetResult();
         if (args.Length == 0 || args[0] != "model")
-            throw new UsageException("'bench': name what to measure: './sealion bench model --model DIR ...'");
+            throw new UsageException("'bench': name what to measure: 'model' or 'engine' (./sealion bench model --model DIR ...)");
         var a = new CliArgs("bench model", args[1..]);
         var (dir, options) = ModelArgs.Read(a, defaultDtype: "fp32");
         int promptLen = a.Int("prompt-len", 128, 1, 1 << 20), genLen = a.Int("gen-len", 128, 1, 1 << 20);

@@ -1,0 +1,110 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SeaLion.Engine;
+using SeaLion.Model.Llama;
+using SeaLion.Tokenization;
+
+namespace SeaLion.Cli.Commands;
+
+/// <summary>
+/// `bench engine`: a closed-loop concurrency sweep through the engine (TorchSharp model, or the simulated H100
+/// engine on a virtual clock), optionally the multi-turn prefix-cache experiment; JSON on stdout.
+/// </summary>
+internal static class BenchEngineCommand
+{
+    public static async Task<int> Run(CliArgs a)
+    {
+        string engineKind = a.String("engine") ?? "torch";
+        int[] levels = (a.String("concurrency") ?? "1,4,16,64").Split(',').Select(s => int.TryParse(s, out int v) && v > 0 ? v
+            : throw new UsageException($"--concurrency takes positive integers separated by commas, got '{s}'")).ToArray();
+        string workloadKind = a.String("workload") ?? "fixed";
+        int promptLen = a.Int("prompt-len", 128, 1, 8000), genLen = a.Int("gen-len", 128, 1, 8000);
+        int perLevel = a.Int("requests-per-level", 2, 1, 1000);
+        int seed = a.Int("seed", 0, 0);
+        bool prefix = a.Flag("prefix-experiment");
+        string? plot = a.String("plot");
+        var scheduler = new SchedulerOptions
+        {
+            MaxBatchedTokens = a.Int("max-batched-tokens", 2048, 1, 1 << 20),
+            MaxSeqs = a.Int("max-seqs", engineKind == "sim" ? 256 : 64, 1, 4096),
+        };
+        Workload For(int c) => workloadKind switch
+        {
+            "fixed" => Workload.Fixed(Math.Max(4, perLevel * c), promptLen, genLen),
+            "sharegpt" => Workload.ShareGptLike(Math.Max(4, perLevel * c), seed),
+            _ => throw new UsageException($"--workload must be fixed or sharegpt, got '{workloadKind}'"),
+        };
+        var result = new JsonObject { ["bench"] = "engine", ["engine"] = engineKind, ["workload"] = workloadKind };
+        var sweep = new List<SweepPoint>();
+
+        if (engineKind == "sim")
+        {
+            a.EnsureAllUsed();
+            var tokenizer = BpeTokenizer.FromDirectory(ModelLocator.TokenizerDir);
+            var perf = new H100PerformanceModel();
+            foreach (int c in levels) sweep.Add(EngineBenchmark.Simulate(tokenizer, For(c), c, scheduler, perf, seed));
+            var single = EngineBenchmark.Simulate(tokenizer, Workload.Fixed(1, 128, 256), 1, scheduler, perf);
+            var prefill = EngineBenchmark.Simulate(tokenizer, Workload.Fixed(1, 2000, 1), 1, scheduler, perf);
+            var offline = EngineBenchmark.Simulate(tokenizer, Workload.ShareGptLike(1000, seed), int.MaxValue, scheduler with { MaxSeqs = 256, MaxBatchedTokens = 8192 }, perf, seed);
+            result["model"] = "Llama 3 8B bf16 on one H100 SXM (performance model, virtual time)";
+            result["kv_blocks"] = perf.KvBlocks(scheduler.BlockSize);
+            result["calibration"] = new JsonObject
+            {
+                ["single_stream_decode_tok_s"] = Math.Round(single.OutputTokensPerSecond, 1),
+                ["roofline_decode_tok_s"] = Math.Round(perf.HbmBytesPerSecond / perf.WeightBytes, 1),
+                ["prefill_2000_ms"] = Math.Round(prefill.TtftP50 * 1000, 1),
+                ["offline_sharegpt_1000_output_tok_s"] = Math.Round(offline.OutputTokensPerSecond),
+                ["offline_sharegpt_1000_total_tok_s"] = Math.Round(offline.TotalTokensPerSecond),
+                ["offline_sharegpt_1000_requests_s"] = Math.Round(offline.Requests / offline.Seconds, 2),
+            };
+        }
+        else if (engineKind == "torch")
+        {
+            var (dir, options) = ModelArgs.Read(a, defaultDtype: "fp32");
+            long kvBytes = (long)a.Int("kv-cache-mb", 512, 1, 1 << 20) << 20;
+            a.EnsureAllUsed();
+            var tokenizer = BpeTokenizer.FromDirectory(dir);
+            using var model = LlamaModel.Load(dir, options);
+            result["model"] = dir;
+            result["dtype"] = model.DType.ToString();
+            result["tp"] = model.TensorParallel;
+            using (var engine = LlmEngine.Create(model, tokenizer, new EngineOptions { Scheduler = scheduler, KvCacheBytes = kvBytes }))
+            {
+                await EngineBenchmark.RunAsync(engine, Workload.Fixed(2, 16, 8), 2);   // warm-up
+                foreach (int c in levels) sweep.Add(await EngineBenchmark.RunAsync(engine, For(c), c, seed));
+            }
+            if (prefix)
+            {
+                var turns = new JsonObject();
+                foreach (bool on in new[] { true, false })
+                {
+                    using var engine = LlmEngine.Create(model, tokenizer, new EngineOptions { Scheduler = scheduler with { PrefixCaching = on }, KvCacheBytes = kvBytes });
+                    await EngineBenchmark.MultiTurnAsync(engine, 64, 8, 8, 99);   // warm-up
+                    var best = Enumerable.Range(0, 3).Select(i => EngineBenchmark.MultiTurnAsync(engine, 1500, 32, 50, 1000 + i).GetAwaiter().GetResult()).MinBy(r => r.Turn2);
+                    turns[on ? "prefix_cache_on" : "prefix_cache_off"] = new JsonObject
+                    {
+                        ["history_tokens"] = 1500, ["turn1_ttft_ms"] = Math.Round(best.Turn1 * 1000, 1),
+                        ["turn2_ttft_ms"] = Math.Round(best.Turn2 * 1000, 1), ["turn2_cached_tokens"] = best.Cached,
+                    };
+                }
+                turns["turn2_ttft_ratio_on_over_off"] = Math.Round(turns["prefix_cache_on"]!["turn2_ttft_ms"]!.GetValue<double>() / turns["prefix_cache_off"]!["turn2_ttft_ms"]!.GetValue<double>(), 3);
+                result["multi_turn"] = turns;
+            }
+        }
+        else throw new UsageException($"--engine must be torch or sim, got '{engineKind}'");
+
+        result["sweep"] = new JsonArray(sweep.Select(p => (JsonNode)new JsonObject
+        {
+            ["concurrency"] = p.Concurrency, ["requests"] = p.Requests, ["seconds"] = Math.Round(p.Seconds, 3),
+            ["output_tok_s"] = Math.Round(p.OutputTokensPerSecond, 1), ["total_tok_s"] = Math.Round(p.TotalTokensPerSecond, 1),
+            ["ttft_p50_ms"] = Math.Round(p.TtftP50 * 1000, 2), ["ttft_p99_ms"] = Math.Round(p.TtftP99 * 1000, 2),
+            ["itl_p50_ms"] = Math.Round(p.ItlP50 * 1000, 3), ["itl_p99_ms"] = Math.Round(p.ItlP99 * 1000, 3),
+            ["prefix_hit_rate"] = Math.Round(p.PrefixHitRate, 4), ["preemptions"] = p.Preemptions,
+        }).ToArray());
+        if (sweep.Count > 1)
+            result["speedup_vs_first_level"] = new JsonArray(sweep.Select(p => (JsonNode)Math.Round(p.OutputTokensPerSecond / sweep[0].OutputTokensPerSecond, 2)).ToArray());
+        if (plot is not null) result["plot"] = BenchPlots.WriteSweep(plot, $"sealion bench engine ({engineKind}, {workloadKind})", sweep);
+        Console.Out.WriteLine(result.ToJsonString());
+        return 0;
+    }
+}
