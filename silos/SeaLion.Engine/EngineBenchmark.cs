@@ -39,6 +39,11 @@ public static class EngineBenchmark
         return Enumerable.Range(0, length).Select(_ => rnd.Next(1000, 100_000)).ToArray();
     }
 
+    static int _runs;
+
+    /// <summary>Distinct prompts across requests and runs: a sweep must not hit the prefix cache by accident.</summary>
+    static int UniqueSeed(int seed, int i) => HashCode.Combine(seed, i, Interlocked.Increment(ref _runs));
+
     static SamplingParams Params(int output) => new() { Temperature = 0, MaxTokens = output, IgnoreEos = true };
 
     static double Percentile(List<double> xs, double p)
@@ -67,7 +72,7 @@ public static class EngineBenchmark
                 double start = clock.Elapsed.TotalSeconds, last = double.NaN;
                 var localItl = new List<double>();
                 long got = 0;
-                await foreach (var output in engine.GenerateAsync(new GenerateRequest(PromptTokens(p, seed * 100_003 + i), Params(o))))
+                await foreach (var output in engine.GenerateAsync(new GenerateRequest(PromptTokens(p, UniqueSeed(seed, i)), Params(o))))
                 {
                     double now = clock.Elapsed.TotalSeconds;
                     if (output.TokenIds.Count == 0) continue;
@@ -107,7 +112,7 @@ public static class EngineBenchmark
             double start = clock.Now, last = double.NaN;
             inFlight++;
             prompts += p;
-            core.Add(new GenerateRequest(PromptTokens(p, seed * 100_003 + i), Params(o), $"v{i}"), output =>
+            core.Add(new GenerateRequest(PromptTokens(p, UniqueSeed(seed, i)), Params(o), $"v{i}"), output =>
             {
                 double now = clock.Now;
                 if (output.TokenIds.Count > 0)

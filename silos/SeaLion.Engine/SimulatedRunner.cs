@@ -27,7 +27,7 @@ public sealed record H100PerformanceModel
     public double PeakFlops { get; init; } = 989e12;
     public double BandwidthEfficiency { get; init; } = 0.85;
     public double MaxComputeEfficiency { get; init; } = 0.62;
-    public double MinComputeEfficiency { get; init; } = 0.25;
+    public double MinComputeEfficiency { get; init; } = 0.23;
     /// <summary>Tokens per step at which GEMMs reach half of <see cref="MaxComputeEfficiency"/>.</summary>
     public double HalfEfficiencyTokens { get; init; } = 600;
     /// <summary>Per decode-only step: graph replay, scheduling, sampling, host-device sync.</summary>

@@ -105,6 +105,36 @@ public sealed class ForwardTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Batched_decode_attention_equals_each_sequence_alone(bool withPrefillChunk)
+    {
+        using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 });
+        int[][] prompts = [Prompt, [128000, 791, 4062, 14198, 39935], [128000, 40, 1093], [128000, 9906, 1070, 527, 264, 3230, 1984, 11, 323]];
+        var full = prompts.Select(p => AllLogits(model, p)).ToArray();
+        using var cache = model.CreateKvCache(numBlocks: 16, blockSize: 4);
+        int[][] tables = [[0, 5, 9, 13], [1, 6], [2], [3, 7, 10]];   // interleaved, not contiguous
+        // Prefill all but the last token of each sequence (the last one keeps a prefill chunk if asked).
+        int last = prompts.Length - 1;
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            int n = withPrefillChunk && i == last ? 4 : prompts[i].Length - 1;
+            using (model.Forward(new ForwardBatch { TokenIds = prompts[i][..n], Sequences = [new SequenceChunk(n, n, tables[i])] }, cache)) { }
+        }
+        var seqs = new List<SequenceChunk>();
+        var tokens = new List<int>();
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            int start = withPrefillChunk && i == last ? 4 : prompts[i].Length - 1;
+            tokens.AddRange(prompts[i][start..]);
+            seqs.Add(new SequenceChunk(prompts[i].Length - start, prompts[i].Length, tables[i]));
+        }
+        using var l = model.Forward(new ForwardBatch { TokenIds = tokens.ToArray(), Sequences = seqs }, cache);
+        var rows = Rows(l);
+        for (int i = 0; i < prompts.Length; i++) AssertClose(full[i][^1], rows[i], 1e-4, $"sequence {i}");
+    }
+
+    [Theory]
     [InlineData(4, 2)]
     [InlineData(4, 4)]
     public void Tensor_parallel_two_ranks_equal_one(int heads, int kvHeads)

@@ -6,6 +6,15 @@ namespace SeaLion.Model.Llama;
 internal sealed record ContextView(int QueryStart, int QueryLength, int ContextLength, long FirstSlot, Tensor? Slots);
 
 /// <summary>
+/// All single-token (decode) sequences of a batch, attended in one call: their contexts gathered into a padded
+/// [count, maxContext] slot grid (padding points at slot 0 and is masked out).
+/// </summary>
+internal sealed record DecodeGroup(Tensor Rows, Tensor Slots, Tensor Mask, int Count, int MaxContext) : IDisposable
+{
+    public void Dispose() { Rows.Dispose(); Slots.Dispose(); Mask.Dispose(); }
+}
+
+/// <summary>
 /// The tensors a rank needs for one forward pass, on that rank's device: derived once per step from a
 /// <see cref="ForwardBatch"/> and its block tables. Validation happens here, before any rank runs.
 /// </summary>
@@ -16,7 +25,10 @@ internal sealed class BatchTensors : IDisposable
     public required Tensor Cos { get; init; }          // [T, 1, headDim] serving dtype
     public required Tensor SinSigned { get; init; }    // [T, 1, headDim]: sin with its first half negated
     public required Tensor LogitRows { get; init; }    // [S] or [T] int64: rows of the hidden state to project
+    /// <summary>Sequences attended one by one: prefill chunks, and a decode sequence when it is alone.</summary>
     public required IReadOnlyList<ContextView> Views { get; init; }
+    /// <summary>Decode sequences attended together, when there are at least two.</summary>
+    public DecodeGroup? Decodes { get; init; }
     public int TokenCount => (int)TokenIds.shape[0];
 
     public static BatchTensors Build(ForwardBatch batch, LlamaConfig config, KvCache cache, RotaryEmbedding rope, ScalarType dtype, Device device)
@@ -32,6 +44,8 @@ internal sealed class BatchTensors : IDisposable
         var slots = new long[t];
         var logitRows = new List<long>();
         var views = new List<ContextView>();
+        var decodes = new List<(int Row, SequenceChunk Seq)>();
+        int decodeCount = batch.Sequences.Count(s => s.QueryLength == 1);
         int q0 = 0;
         foreach (var s in batch.Sequences)
         {
@@ -52,14 +66,16 @@ internal sealed class BatchTensors : IDisposable
             long Slot(int p) => (long)s.BlockTable[p / bs] * bs + p % bs;
             int first = s.ContextLength - s.QueryLength;
             for (int i = 0; i < s.QueryLength; i++) { positions[q0 + i] = first + i; slots[q0 + i] = Slot(first + i); }
+            if (s.QueryLength == 1 && decodeCount >= 2) decodes.Add((q0, s));
             Tensor? gather = null;
-            if (!contiguous)
+            if (s.QueryLength == 1 && decodeCount >= 2) { }
+            else if (!contiguous)
             {
                 var ctxSlots = new long[s.ContextLength];
                 for (int p = 0; p < s.ContextLength; p++) ctxSlots[p] = Slot(p);
                 gather = tensor(ctxSlots, device: device);
             }
-            views.Add(new ContextView(q0, s.QueryLength, s.ContextLength, Slot(0), gather));
+            if (!(s.QueryLength == 1 && decodeCount >= 2)) views.Add(new ContextView(q0, s.QueryLength, s.ContextLength, Slot(0), gather));
             if (batch.AllLogits) for (int i = 0; i < s.QueryLength; i++) logitRows.Add(q0 + i);
             else if (s.ComputeLogits) logitRows.Add(q0 + s.QueryLength - 1);
             q0 += s.QueryLength;
@@ -75,12 +91,35 @@ internal sealed class BatchTensors : IDisposable
             SinSigned = sinSigned,
             LogitRows = tensor(logitRows.ToArray(), device: device),
             Views = views,
+            Decodes = decodes.Count == 0 ? null : BuildDecodeGroup(decodes, bs, device),
         };
+    }
+
+    static DecodeGroup BuildDecodeGroup(List<(int Row, SequenceChunk Seq)> decodes, int bs, Device device)
+    {
+        int n = decodes.Count, max = decodes.Max(d => d.Seq.ContextLength);
+        var slots = new long[n * max];
+        var mask = new bool[n * max];
+        for (int i = 0; i < n; i++)
+        {
+            var s = decodes[i].Seq;
+            for (int p = 0; p < s.ContextLength; p++)
+            {
+                slots[i * max + p] = (long)s.BlockTable[p / bs] * bs + p % bs;
+                mask[i * max + p] = true;
+            }
+        }
+        return new DecodeGroup(
+            tensor(decodes.Select(d => (long)d.Row).ToArray(), device: device),
+            tensor(slots, device: device),
+            tensor(mask, device: device).view(n, 1, 1, max),
+            n, max);
     }
 
     public void Dispose()
     {
         TokenIds.Dispose(); SlotMapping.Dispose(); Cos.Dispose(); SinSigned.Dispose(); LogitRows.Dispose();
         foreach (var v in Views) v.Slots?.Dispose();
+        Decodes?.Dispose();
     }
 }

@@ -86,6 +86,7 @@ internal sealed class LlamaShard : IDisposable
     Tensor Attention(Tensor q, Tensor cacheK, Tensor cacheV, BatchTensors b)
     {
         int group = QHeads / KvHeads;
+        if (b.Decodes is { } d && b.Views.Count == 0) return DecodeAttention(q, cacheK, cacheV, d, group);
         var outputs = new List<Tensor>(b.Views.Count);
         foreach (var s in b.Views)
         {
@@ -109,7 +110,24 @@ internal sealed class LlamaShard : IDisposable
             }
             outputs.Add(o);
         }
-        return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);
+        if (b.Decodes is null) return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);
+        // Mixed step: decode rows and prefill chunks interleave, so place each result at its rows.
+        var all = empty(q.shape[0], QHeads * HeadDim, dtype: q.dtype, device: q.device);
+        all.index_copy_(0, b.Decodes.Rows, DecodeAttention(q, cacheK, cacheV, b.Decodes, group));
+        for (int i = 0; i < b.Views.Count; i++) all.narrow(0, b.Views[i].QueryStart, b.Views[i].QueryLength).copy_(outputs[i]);
+        return all;
+    }
+
+    /// <summary>
+    /// Every decode sequence in one SDPA call: contexts gathered into a padded [n, kvHeads, maxCtx, D] grid, the
+    /// padding masked; each KV head's query group attends as rows, as in the single-sequence decode path.
+    /// </summary>
+    Tensor DecodeAttention(Tensor q, Tensor cacheK, Tensor cacheV, DecodeGroup d, int group)
+    {
+        var k = cacheK.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);   // [n, kvHeads, maxCtx, D]
+        var v = cacheV.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);
+        var qg = q.index_select(0, d.Rows).view(d.Count, KvHeads, group, HeadDim);                               // [n, kvHeads, group, D]
+        return nn.functional.scaled_dot_product_attention(qg, k, v, d.Mask).reshape(d.Count, QHeads * HeadDim);
     }
 
     /// <summary>A sequence's cached K or V as [kvHeads, ctx, D]: a view when its blocks are contiguous, else a gather.</summary>

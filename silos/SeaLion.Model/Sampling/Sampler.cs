@@ -67,8 +67,17 @@ public static class Sampler
         using var scope = NewDisposeScope();
         var result = new SampledToken[rows.Count];
         Tensor? logp = rows.Any(r => r.Params.Logprobs is not null) ? logits.log_softmax(-1) : null;
+        // Plain greedy rows (no penalties, no logprobs), the common serving case, share one argmax.
+        var plain = Enumerable.Range(0, rows.Count).Where(i => IsPlainGreedy(rows[i])).ToArray();
+        if (plain.Length > 0)
+        {
+            using var idx = tensor(plain.Select(i => (long)i).ToArray(), device: logits.device);
+            var best = logits.index_select(0, idx).argmax(-1).cpu().data<long>().ToArray();
+            for (int k = 0; k < plain.Length; k++) result[plain[k]] = new SampledToken((int)best[k], null, null);
+        }
         for (int i = 0; i < rows.Count; i++)
         {
+            if (result[i] is not null) continue;
             using var rowScope = NewDisposeScope();
             var state = rows[i];
             var row = Penalize(logits[i], state);
@@ -77,6 +86,10 @@ public static class Sampler
         }
         return result;
     }
+
+    static bool IsPlainGreedy(SamplingState s) =>
+        s.Params.IsGreedy && s.Params.Logprobs is null && s.Params.RepetitionPenalty == 1.0
+        && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0;
 
     static Tensor Penalize(Tensor row, SamplingState s)
     {
