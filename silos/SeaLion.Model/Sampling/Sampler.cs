@@ -23,25 +23,13 @@ public sealed class SamplingState
     internal IReadOnlyCollection<int> Seen => _seen;
 
     /// <summary>Uniform in [0, 1), one draw per sampled token: the sequence of draws depends only on the seed.</summary>
-    internal double NextUniform() => (_rng.Next() >> 11) * (1.0 / (1UL << 53));
+    internal double NextUniform() => _rng.NextDouble();
 
     public void Append(int token)
     {
         _output.Add(token);
         _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
         _seen.Add(token);
-    }
-
-    sealed class SplitMix64(ulong state)
-    {
-        ulong _s = state;
-        public ulong Next()
-        {
-            ulong z = _s += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
     }
 }
 

@@ -77,7 +77,7 @@ public static class RandomCheckpoint
             for (long i = (long)b * Block; i < end; i += 2)
             {
                 // Box-Muller: two standard normals from two uniforms in (0, 1].
-                double u1 = (rng.Next() >> 11) * (1.0 / (1UL << 53)) + 1e-300, u2 = (rng.Next() >> 11) * (1.0 / (1UL << 53));
+                double u1 = rng.NextDouble() + 1e-300, u2 = rng.NextDouble();
                 double r = Math.Sqrt(-2 * Math.Log(u1));
                 values[i] = (float)((norm ? 1.0 : 0.0) + std * r * Math.Cos(2 * Math.PI * u2));
                 if (i + 1 < end) values[i + 1] = (float)((norm ? 1.0 : 0.0) + std * r * Math.Sin(2 * Math.PI * u2));
@@ -116,17 +116,5 @@ public static class RandomCheckpoint
         ulong h = 14695981039346656037UL;
         foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
         return h;
-    }
-
-    struct SplitMix64(ulong state)
-    {
-        ulong _s = state;
-        public ulong Next()
-        {
-            ulong z = _s += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
     }
 }
