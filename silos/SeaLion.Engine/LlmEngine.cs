@@ -32,13 +32,17 @@ public sealed class LlmEngine : IDisposable
 {
     readonly EngineCore _core;
     readonly Thread _thread;
-    readonly ConcurrentQueue<Action> _inbox = new();
+    /// <summary>Work for the engine thread; Fail runs instead of Run once the engine has failed.</summary>
+    sealed record Command(Action Run, Action<Exception> Fail);
+
+    readonly ConcurrentQueue<Command> _inbox = new();
     readonly SemaphoreSlim _wake = new(0);
     readonly CancellationTokenSource _stop = new();
+    readonly ConcurrentDictionary<string, ChannelWriter<EngineOutput>> _streams = new();
     volatile EngineLoad _load;
-    Exception? _fault;
+    volatile Exception? _fault;
 
-    LlmEngine(EngineCore core, string name)
+    internal LlmEngine(EngineCore core, string name)
     {
         _core = core;
         _load = core.Load;
@@ -79,24 +83,25 @@ public sealed class LlmEngine : IDisposable
 
     public async IAsyncEnumerable<EngineOutput> GenerateAsync(GenerateRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        if (_fault is not null) throw new InvalidOperationException("the engine has failed", _fault);
+        if (_fault is { } fault) throw new InvalidOperationException("the engine has failed", fault);
         string id = request.RequestId ?? Guid.NewGuid().ToString("N");
         request = request with { RequestId = id };
         var channel = Channel.CreateUnbounded<EngineOutput>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
+        Post(new Command(() =>
         {
             try
             {
                 _core.Add(request, o =>
                 {
                     channel.Writer.TryWrite(o);
-                    if (o.FinishReason is not null) channel.Writer.TryComplete();
+                    if (o.FinishReason is not null) { _streams.TryRemove(id, out _); channel.Writer.TryComplete(); }
                 });
+                _streams[id] = channel.Writer;
                 accepted.SetResult();
             }
             catch (Exception e) { accepted.SetException(e); }
-        });
+        }, fault => accepted.TrySetException(new InvalidOperationException("the engine has failed", fault))));
         await accepted.Task.ConfigureAwait(false);   // validation errors surface here, before any output
         bool finished = false;
         try
@@ -109,14 +114,20 @@ public sealed class LlmEngine : IDisposable
         }
         finally
         {
-            if (!finished) Post(() => _core.Abort(id));
+            if (!finished) Post(new Command(() => _core.Abort(id), _ => { }));
         }
     }
 
-    void Post(Action a)
+    void Post(Command c)
     {
-        _inbox.Enqueue(a);
+        _inbox.Enqueue(c);
         _wake.Release();
+        if (_fault is { } fault) Drain(fault);   // the loop has exited: nobody else will
+    }
+
+    void Drain(Exception fault)
+    {
+        while (_inbox.TryDequeue(out var c)) c.Fail(fault);
     }
 
     void Loop()
@@ -125,7 +136,7 @@ public sealed class LlmEngine : IDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                while (_inbox.TryDequeue(out var a)) a();
+                while (_inbox.TryDequeue(out var c)) c.Run();
                 if (!_core.HasWork) { _load = _core.Load; _wake.Wait(_stop.Token); continue; }
                 _core.Step();
                 _load = _core.Load;
@@ -134,9 +145,17 @@ public sealed class LlmEngine : IDisposable
         catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
         catch (Exception e)
         {
+            // A failed step (a device error, a bug) must not leave clients waiting forever: every open stream
+            // ends with the error, new requests are refused, and the host can replace this engine.
             _fault = e;
+            foreach (var w in _streams.Values) w.TryComplete(new InvalidOperationException("the engine failed during a step", e));
+            _streams.Clear();
+            Drain(e);
         }
     }
+
+    /// <summary>Why the engine stopped stepping, if it did.</summary>
+    public Exception? Fault => _fault;
 
     public void Dispose()
     {

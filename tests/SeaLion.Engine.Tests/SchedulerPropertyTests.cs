@@ -115,3 +115,38 @@ public sealed class SchedulerPropertyTests
         Assert.Equal(ha, BlockHash.Chain([.. a, 99], 4));
     }
 }
+
+public sealed class EngineFaultTests
+{
+    sealed class FailingRunner(int failAt) : IModelRunner
+    {
+        readonly FakeRunner _inner = new();
+        int _steps;
+        public int VocabSize => _inner.VocabSize;
+        public int MaxContext => _inner.MaxContext;
+        public IReadOnlyList<int> EosTokenIds => _inner.EosTokenIds;
+        public IReadOnlyList<SampledToken> Execute(IReadOnlyList<ScheduledChunk> chunks, KvCacheManager kv) =>
+            ++_steps == failAt ? throw new InvalidOperationException("device lost") : _inner.Execute(chunks, kv);
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public async Task A_failed_step_ends_every_open_stream_with_the_error_and_refuses_new_requests()
+    {
+        using var engine = new LlmEngine(new EngineCore(new FailingRunner(3), Engines.Tokenizer, 64, new SchedulerOptions()), "faulty");
+        var streams = Enumerable.Range(0, 3).Select(i => Task.Run(async () =>
+        {
+            await foreach (var _ in engine.GenerateAsync(new GenerateRequest(Engines.Prompt(10, i), new SamplingParams { MaxTokens = 50, IgnoreEos = true }))) { }
+        })).ToArray();
+        foreach (var s in streams)
+        {
+            var e = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => s.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains("device lost", e.InnerException?.Message ?? e.Message);
+        }
+        Assert.NotNull(engine.Fault);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await foreach (var _ in engine.GenerateAsync(new GenerateRequest([1, 2, 3], new SamplingParams()))) { }
+        });
+    }
+}
