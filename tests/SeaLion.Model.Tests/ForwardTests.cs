@@ -151,6 +151,23 @@ public sealed class ForwardTests
     }
 
     [Fact]
+    public void Random_models_made_on_the_device_are_seeded_and_tensor_parallel_consistent()
+    {
+        var config = LlamaConfig.FromDirectory(TestModels.Get());
+        float[][] a, b, c, tp2;
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) a = AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) b = AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 12, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) c = AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2 })) tp2 = AllLogits(m, Prompt);
+        Assert.Equal(a[^1], b[^1]);
+        Assert.NotEqual(a[^1], c[^1]);
+        AssertClose(a[^1], tp2[^1], 1e-4, "tp=2");
+        // Decisive logits, as the checkpoint writer's: the top logit stands well clear of the rest.
+        var sorted = a[^1].OrderDescending().ToArray();
+        Assert.True(sorted[0] - sorted[1] > 0.01 && sorted[0] > 5, $"top logits {sorted[0]}, {sorted[1]}");
+    }
+
+    [Fact]
     public void Bf16_logits_are_within_tolerance_of_fp32()
     {
         string dir = TestModels.Get();

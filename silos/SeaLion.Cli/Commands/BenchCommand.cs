@@ -12,14 +12,14 @@ internal static class BenchCommand
         if (args.Length == 0 || args[0] != "model")
             throw new UsageException("'bench': name what to measure: 'model' or 'engine' (./sealion bench model --model DIR ...)");
         var a = new CliArgs("bench model", args[1..]);
-        var (dir, options) = ModelArgs.Read(a, defaultDtype: "fp32");
+        var (load, name, _, options) = ModelArgs.ReadForBench(a, defaultDtype: "fp32");
         int promptLen = a.Int("prompt-len", 128, 1, 1 << 20), genLen = a.Int("gen-len", 128, 1, 1 << 20);
         int repeats = a.Int("repeats", 3, 1, 100);
         a.EnsureAllUsed();
-        var r = ModelBenchmark.Run(dir, options, promptLen, genLen, repeats);
+        var r = ModelBenchmark.Run(load, options, promptLen, genLen, repeats);
         Console.Out.WriteLine(JsonSerializer.Serialize(new
         {
-            bench = "model", model = dir, dtype = r.Dtype, tp = r.TensorParallel, threads = r.Threads,
+            bench = "model", model = name, device = options.Device.ToString().ToLowerInvariant(), dtype = r.Dtype, tp = r.TensorParallel, threads = r.Threads,
             prompt_len = r.PromptLength, gen_len = r.GenLength, load_s = Math.Round(r.LoadSeconds, 3),
             prefill_tok_s = Math.Round(r.PrefillTokensPerSecond, 1), decode_tok_s = Math.Round(r.DecodeTokensPerSecond, 1),
             decode_ms_per_token = Math.Round(r.DecodeMsPerToken, 3),

@@ -60,12 +60,13 @@ internal static class BenchEngineCommand
         }
         else if (engineKind == "torch")
         {
-            var (dir, options) = ModelArgs.Read(a, defaultDtype: "fp32");
-            long kvBytes = (long)a.Int("kv-cache-mb", 512, 1, 1 << 20) << 20;
+            var (load, name, tokenizerDir, options) = ModelArgs.ReadForBench(a, defaultDtype: "fp32");
+            long kvBytes = (long)a.Int("kv-cache-mb", 512, 1, 1 << 24) << 20;
             a.EnsureAllUsed();
-            var tokenizer = BpeTokenizer.FromDirectory(dir);
-            using var model = LlamaModel.Load(dir, options);
-            result["model"] = dir;
+            var tokenizer = BpeTokenizer.FromDirectory(tokenizerDir);
+            using var model = load();
+            result["model"] = name;
+            result["device"] = options.Device.ToString().ToLowerInvariant();
             result["dtype"] = model.DType.ToString();
             result["tp"] = model.TensorParallel;
             using (var engine = LlmEngine.Create(model, tokenizer, new EngineOptions { Scheduler = scheduler, KvCacheBytes = kvBytes }))

@@ -1,3 +1,4 @@
+using SeaLion.Model;
 using SeaLion.Model.Llama;
 using TorchSharp;
 
@@ -9,7 +10,34 @@ internal static class ModelArgs
     public static (string Dir, ModelOptions Options) Read(CliArgs a, string defaultDtype = "bf16")
     {
         string dir = ModelLocator.Resolve(a.String("model"));
-        var options = new ModelOptions
+        var options = ReadOptions(a, defaultDtype);
+        return (dir, options);
+    }
+
+    /// <summary>
+    /// A model for the benchmarks: the --model folder, or with --random-config NAME|FILE seeded random weights
+    /// drawn on the device itself (no checkpoint on disk: how the 8B shape is measured on a GPU host).
+    /// Returns a loader, a description, and the tokenizer folder.
+    /// </summary>
+    public static (Func<LlamaModel> Load, string Name, string TokenizerDir, ModelOptions Options) ReadForBench(CliArgs a, string defaultDtype)
+    {
+        string? random = a.String("random-config");
+        if (random is null)
+        {
+            var (dir, o) = Read(a, defaultDtype);
+            return (() => LlamaModel.Load(dir, o), dir, dir, o);
+        }
+        if (a.Has("model")) throw new UsageException("give --model DIR or --random-config NAME, not both");
+        string path = ModelLocator.ConfigPath(random);
+        var config = LlamaConfig.Parse(File.ReadAllText(path), path);
+        ulong seed = unchecked((ulong)(a.Long("seed") ?? 0));
+        var options = ReadOptions(a, defaultDtype);
+        return (() => LlamaModel.CreateRandom(config, seed, options), $"random:{Path.GetFileNameWithoutExtension(path)}", ModelLocator.TokenizerDir, options);
+    }
+
+    static ModelOptions ReadOptions(CliArgs a, string defaultDtype)
+    {
+        return new ModelOptions
         {
             DType = ParseDtype(a.String("dtype") ?? defaultDtype),
             TensorParallel = a.Int("tp", 0, 0, 64),
@@ -21,7 +49,6 @@ internal static class ModelArgs
                 var d => throw new UsageException($"--device must be cpu or cuda, got '{d}'"),
             },
         };
-        return (dir, options);
     }
 
     public static torch.ScalarType ParseDtype(string s) => s.ToLowerInvariant() switch

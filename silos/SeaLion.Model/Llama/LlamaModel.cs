@@ -51,18 +51,32 @@ public sealed class LlamaModel : IDisposable
 
     public static LlamaModel Load(string dir, ModelOptions? options = null)
     {
+        var config = LlamaConfig.FromDirectory(dir);
+        var (o, devices) = Prepare(config, options);
+        return new LlamaModel(config, CheckpointLoader.Load(config, dir, o.DType, devices), o.DType);
+    }
+
+    /// <summary>A model with seeded random weights made on the device (benchmarks of shapes whose weights are not at hand).</summary>
+    public static LlamaModel CreateRandom(LlamaConfig config, ulong seed, ModelOptions? options = null)
+    {
+        var (o, devices) = Prepare(config, options);
+        return new LlamaModel(config, CheckpointLoader.Random(config, seed, o.DType, devices), o.DType);
+    }
+
+    static (ModelOptions, Device[]) Prepare(LlamaConfig config, ModelOptions? options)
+    {
         options ??= new ModelOptions();
         if (options.DType is not (ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float16))
             throw new ArgumentException($"serving dtype must be bf16, fp16 or fp32, got {options.DType}");
-        var config = LlamaConfig.FromDirectory(dir);
+        if (options.Device == DeviceType.CUDA && !cuda.is_available())
+            throw new NotSupportedException("--device cuda: TorchSharp found no CUDA device (is the TorchSharp-cuda backend or a CUDA libtorch on the library path?)");
         int ranks = options.TensorParallel > 0 ? options.TensorParallel : AutoRanks(config, options);
         options = options with { TensorParallel = ranks };
         _ = new ShardPlan(config, ranks);   // fail on an impossible split before reading weights
         ConfigureThreads(options);
         var devices = Enumerable.Range(0, ranks)
             .Select(r => options.Device == DeviceType.CPU ? CPU : new Device(options.Device, r)).ToArray();
-        var shards = CheckpointLoader.Load(config, dir, options.DType, devices);
-        return new LlamaModel(config, shards, options.DType);
+        return (options, devices);
     }
 
     static int AutoRanks(LlamaConfig c, ModelOptions o)

@@ -13,11 +13,14 @@ public sealed record ModelBenchmarkResult(
 /// </summary>
 public static class ModelBenchmark
 {
-    public static ModelBenchmarkResult Run(string dir, ModelOptions options, int promptLength, int genLength, int repeats = 3)
+    public static ModelBenchmarkResult Run(string dir, ModelOptions options, int promptLength, int genLength, int repeats = 3) =>
+        Run(() => LlamaModel.Load(dir, options), options, promptLength, genLength, repeats);
+
+    public static ModelBenchmarkResult Run(Func<LlamaModel> load, ModelOptions options, int promptLength, int genLength, int repeats = 3)
     {
-        var load = Stopwatch.StartNew();
-        using var model = LlamaModel.Load(dir, options);
-        double loadSeconds = load.Elapsed.TotalSeconds;
+        var loading = Stopwatch.StartNew();
+        using var model = load();
+        double loadSeconds = loading.Elapsed.TotalSeconds;
         var rnd = new Random(1);
         int[] prompt = Enumerable.Range(0, promptLength).Select(_ => rnd.Next(1000, 100000)).ToArray();
         int total = promptLength + genLength;

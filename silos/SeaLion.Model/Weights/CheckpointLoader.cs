@@ -54,14 +54,34 @@ internal static class CheckpointLoader
     static string Names(List<string> names) =>
         string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
+    /// <summary>Shards from an HF folder, every tensor validated first, then read once.</summary>
     public static LlamaShard[] Load(LlamaConfig c, string dir, ScalarType dtype, IReadOnlyList<Device> devices)
     {
         var stored = Safetensors.ReadFolder(dir);
         Validate(c, stored, dir);
+        using var reader = new TensorReader();
+        return Build(c, devices, name => reader.Read(stored[name], dtype));
+    }
+
+    /// <summary>
+    /// Shards with seeded random weights drawn directly on the first rank's device in the serving dtype, with
+    /// the scales of <see cref="RandomCheckpoint"/>: an 8B model on a GPU host without uploading 16 GB.
+    /// </summary>
+    public static LlamaShard[] Random(LlamaConfig c, ulong seed, ScalarType dtype, IReadOnlyList<Device> devices)
+    {
+        var shapes = ExpectedShapes(c);
+        return Build(c, devices, name =>
+        {
+            using var gen = new torch.Generator(seed ^ RandomCheckpoint.NameHash(name), devices[0]);
+            var t = randn(shapes[name], dtype, devices[0], generator: gen).mul_(RandomCheckpoint.Std(name));
+            return name.EndsWith("norm.weight", StringComparison.Ordinal) ? t.add_(1.0) : t;
+        });
+    }
+
+    static LlamaShard[] Build(LlamaConfig c, IReadOnlyList<Device> devices, Func<string, Tensor> Read)
+    {
         int n = devices.Count;
         var plan = new ShardPlan(c, n);
-        using var reader = new TensorReader();
-        Tensor Read(string name) => reader.Read(stored[name], dtype);
 
         // Per-rank slice of rows [rank * size, (rank+1) * size) of an [out, in] weight, transposed to [in, out].
         Tensor[] ColumnSlices(Tensor w, long size) =>

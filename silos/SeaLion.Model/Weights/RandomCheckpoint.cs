@@ -53,7 +53,7 @@ public static class RandomCheckpoint
             File.Copy(Path.Combine(tokenizerDir, f), Path.Combine(outDir, f), overwrite: true);
     }
 
-    static double Std(string name) => name switch
+    internal static double Std(string name) => name switch
     {
         _ when name.EndsWith("embed_tokens.weight") => 1.0,
         _ when name.EndsWith("lm_head.weight") => 0.5,
@@ -110,6 +110,8 @@ public static class RandomCheckpoint
         if (float.IsNaN(f)) return (ushort)((bits >> 16) | 0x40);
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
+
+    internal static ulong NameHash(string s) => Fnv1a(s);
 
     static ulong Fnv1a(string s)
     {
