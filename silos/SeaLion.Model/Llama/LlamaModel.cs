@@ -68,6 +68,7 @@ public sealed class LlamaModel : IDisposable
         options ??= new ModelOptions();
         if (options.DType is not (ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float16))
             throw new ArgumentException($"serving dtype must be bf16, fp16 or fp32, got {options.DType}");
+        if (options.Device == DeviceType.CUDA) NativeLibraries.PreloadCudaLibtorch();
         if (options.Device == DeviceType.CUDA && !cuda.is_available())
             throw new NotSupportedException("--device cuda: TorchSharp found no CUDA device (is the TorchSharp-cuda backend or a CUDA libtorch on the library path?)");
         int ranks = options.TensorParallel > 0 ? options.TensorParallel : AutoRanks(config, options);
