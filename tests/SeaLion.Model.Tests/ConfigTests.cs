@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace SeaLion.Model.Tests;
 
+[Collection("torch")]
 public sealed class ConfigTests
 {
     const string Base = """

@@ -92,8 +92,10 @@ public sealed class LlamaModel : IDisposable
     {
         if (o.Device != DeviceType.CPU) return;
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
-        // Never oversubscribe: ranks x intra-op threads <= threads.
-        set_num_threads(Math.Max(1, threads / o.TensorParallel));
+        // Never oversubscribe: ranks x intra-op threads <= threads. The setting is process-wide: only touch it
+        // when it changes (resizing the pool under another model's running step is not safe).
+        int perRank = Math.Max(1, threads / o.TensorParallel);
+        if (get_num_threads() != perRank) set_num_threads(perRank);
     }
 
     public KvCache CreateKvCache(int numBlocks, int blockSize = 16) =>
