@@ -84,6 +84,7 @@ internal sealed class Scheduler(SchedulerOptions options, KvCacheManager kv)
             int n = Math.Min(r.NumTokens - cachedTokens - r.NumComputedTokens, budget);
             if (!kv.Allocate(r, n, hits)) break;
             _waiting.RemoveFirst();
+            kv.RecordPrefixLookup(r, cachedTokens);
             r.NumComputedTokens += cachedTokens;
             if (r.Preemptions == 0) r.NumCachedTokens = cachedTokens;
             r.Status = RequestStatus.Running;

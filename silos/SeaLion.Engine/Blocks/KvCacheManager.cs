@@ -31,9 +31,14 @@ internal sealed class KvCacheManager(int numBlocks, int blockSize, bool prefixCa
             hits.Add(b);
         }
         if (hits.Count * BlockSize >= r.NumTokens) hits.RemoveAt(hits.Count - 1);
-        PrefixQueryTokens += r.NumTokens;
-        PrefixHitTokens += hits.Count * BlockSize;
         return (hits, hits.Count * BlockSize);
+    }
+
+    /// <summary>Counts a lookup once, when its request is admitted (a request may wait through many steps).</summary>
+    public void RecordPrefixLookup(EngineRequest r, int cachedTokens)
+    {
+        PrefixQueryTokens += r.NumTokens;
+        PrefixHitTokens += cachedTokens;
     }
 
     /// <summary>
