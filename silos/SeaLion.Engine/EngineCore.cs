@@ -72,7 +72,11 @@ internal sealed class EngineCore : IDisposable
         PromptTokens += req.PromptTokenIds.Length;
         _requests[id] = (r, new OutputStream(id, _tokenizer.CreateDetokenizer(), req.Sampling, stopIds, emit));
         Scheduler.Add(r);
+        PublishMetrics();
     }
+
+    void PublishMetrics() =>
+        Metrics?.Observe(Load, Kv.PrefixQueryTokens, Kv.PrefixHitTokens, PromptTokens, GeneratedTokens, Scheduler.Preemptions);
 
     /// <summary>Stops a request wherever it is and frees its blocks now; its stream ends with finish reason "abort".</summary>
     public bool Abort(string id)
@@ -81,6 +85,7 @@ internal sealed class EngineCore : IDisposable
         Scheduler.Finish(entry.Request, "abort");
         entry.Stream.Abort(entry.Request);
         Metrics?.Finished("abort", Clock.Now - entry.Request.ArrivalTime);
+        PublishMetrics();
         return true;
     }
 
@@ -121,7 +126,7 @@ internal sealed class EngineCore : IDisposable
                 Metrics?.Finished(reason, now - r.ArrivalTime);
             }
         }
-        Metrics?.Observe(Load, Kv.PrefixQueryTokens, Kv.PrefixHitTokens, PromptTokens, GeneratedTokens, Scheduler.Preemptions);
+        PublishMetrics();
         var events = Kv.Pool.TakeEvents();
         if (events.Count > 0) KvEvents?.Invoke(events);
         return computed;

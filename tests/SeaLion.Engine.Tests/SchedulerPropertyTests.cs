@@ -150,3 +150,37 @@ public sealed class EngineFaultTests
         });
     }
 }
+
+public sealed class EngineMetricsTests
+{
+    [Fact]
+    public async Task Metrics_count_tokens_requests_and_latencies_with_vllm_meanings()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var metrics = new EngineMetrics("m1", registry);
+        using var core = new EngineCore(new FakeRunner(), Engines.Tokenizer, 64, new SchedulerOptions { BlockSize = 4 }, new WallClock(), metrics);
+        int[] prompt = Engines.Prompt(9, 1);
+        for (int i = 0; i < 3; i++)
+        {
+            core.Add(new GenerateRequest(prompt, new SamplingParams { Temperature = 0, MaxTokens = 5, IgnoreEos = true }, $"m{i}"), _ => { });
+            while (core.HasWork) core.Step();
+        }
+        core.Add(new GenerateRequest(prompt, new SamplingParams { MaxTokens = 5 }, "gone"), _ => { });
+        core.Abort("gone");
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream);
+        string text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        double Value(string series) => double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal)).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(15, Value("sealion_generation_tokens_total{engine=\"m1\"}"));
+        Assert.Equal(36, Value("sealion_prompt_tokens_total{engine=\"m1\"}"));
+        Assert.Equal(3, Value("sealion_request_success_total{engine=\"m1\",finished_reason=\"length\"}"));
+        Assert.Equal(1, Value("sealion_request_success_total{engine=\"m1\",finished_reason=\"abort\"}"));
+        Assert.Equal(3, Value("sealion_time_to_first_token_seconds_count{engine=\"m1\"}"));
+        Assert.Equal(12, Value("sealion_inter_token_latency_seconds_count{engine=\"m1\"}"));
+        Assert.Equal(4, Value("sealion_e2e_request_latency_seconds_count{engine=\"m1\"}"));
+        // Requests 2 and 3 repeat request 1's 9-token prompt: 2 full blocks of 4 hit each time.
+        Assert.Equal(27, Value("sealion_prefix_cache_queries_total{engine=\"m1\"}"));
+        Assert.Equal(16, Value("sealion_prefix_cache_hits_total{engine=\"m1\"}"));
+        Assert.Equal(0, Value("sealion_num_requests_running{engine=\"m1\"}"));
+    }
+}
