@@ -15,6 +15,8 @@ const string Usage = """
       init-random    --config FILE|tiny|small|medium|llama3-8b --seed S --out DIR [--dtype f32|bf16|f16]
                      [--max-shard-size BYTES]
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
+      serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
+                     [--threads N] [--tp N] [--kv-cache-mb N]: all-in-one cluster (Orleans silo + gRPC gateway)
       help           this text
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
@@ -38,6 +40,7 @@ try
         "chat-template" => TextCommands.ChatTemplate(new CliArgs(verb, rest)),
         "init-random" => InitRandomCommand.Run(new CliArgs(verb, rest)),
         "bench" => BenchCommand.Run(rest),
+        "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
         _ => throw new UsageException($"unknown verb '{verb}'; see './sealion help'"),
     };
 }

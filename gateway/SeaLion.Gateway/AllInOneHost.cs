@@ -1,0 +1,63 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SeaLion.Engine;
+using SeaLion.Model.Llama;
+using SeaLion.Silo;
+using SeaLion.Tokenization;
+
+namespace SeaLion.Gateway;
+
+public sealed record AllInOneOptions
+{
+    public required string ModelDir { get; init; }
+    public string ModelName { get; init; } = "sea-lion-v2";
+    public string Host { get; init; } = "127.0.0.1";
+    public int GrpcPort { get; init; } = 50051;
+    public int HttpPort { get; init; } = 8080;
+    /// <summary>Orleans silo-to-silo and client gateway ports (localhost clustering).</summary>
+    public int SiloPort { get; init; } = 11111;
+    public int OrleansGatewayPort { get; init; } = 30000;
+    public ModelOptions Model { get; init; } = new();
+    public EngineOptions Engine { get; init; } = new();
+}
+
+/// <summary>
+/// One process with an Orleans silo (localhost clustering), this host's engine behind its engine grain, and the
+/// gateway: gRPC (HTTP/2 only: cleartext gRPC on a mixed HTTP/1.1+2 endpoint fails) on one port, health on
+/// another (HTTP/1.1).
+/// </summary>
+public static class AllInOneHost
+{
+    public static WebApplication Build(AllInOneOptions o)
+    {
+        var tokenizer = BpeTokenizer.FromDirectory(o.ModelDir);
+        var model = LlamaModel.Load(o.ModelDir, o.Model);
+        var engine = LlmEngine.Create(model, tokenizer, o.Engine);
+        var host = new EngineHost(o.ModelName, model, tokenizer, engine);
+
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        var ip = IPAddress.Parse(o.Host);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(ip, o.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+        });
+        builder.UseOrleans(silo => silo.UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort));
+        builder.Services.AddSingleton(host);
+        builder.Services.AddSingleton(new ModelCatalog(o.ModelName, tokenizer, model.Config.MaxPositions, model.Config.VocabSize));
+        builder.Services.AddGrpc();
+        var app = builder.Build();
+        app.MapGrpcService<InferenceService>();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.Lifetime.ApplicationStopped.Register(host.Dispose);
+        return app;
+    }
+}

@@ -1,0 +1,132 @@
+using Grpc.Core;
+using SeaLion.Contracts.Grains;
+using SeaLion.Contracts.V1;
+using Orleans;
+
+namespace SeaLion.Gateway;
+
+/// <summary>
+/// sealion.v1.Inference over the cluster: validates (INVALID_ARGUMENT names the field, the limit and the value),
+/// tokenizes, and streams from an engine grain. A client that cancels ends the grain stream, which aborts the
+/// request in the engine. Sessions arrive with the session grains.
+/// </summary>
+public sealed class InferenceService(IGrainFactory grains, ModelCatalog model) : Inference.InferenceBase
+{
+    public const int MaxPromptChars = 1 << 20;
+
+    public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
+    {
+        CheckModel(request.Model);
+        int[] ids = request.PromptCase switch
+        {
+            GenerateRequest.PromptOneofCase.Text when request.Text.Length == 0 => throw Invalid("prompt.text is empty"),
+            GenerateRequest.PromptOneofCase.Text when request.Text.Length > MaxPromptChars =>
+                throw Invalid($"prompt.text has {request.Text.Length} characters; the limit is {MaxPromptChars}"),
+            GenerateRequest.PromptOneofCase.Text => model.Tokenizer.Encode(request.Text, addBos: model.Tokenizer.AddBosByDefault),
+            GenerateRequest.PromptOneofCase.TokenIds when request.TokenIds.Ids.Count == 0 => throw Invalid("prompt.token_ids is empty"),
+            GenerateRequest.PromptOneofCase.TokenIds => request.TokenIds.Ids.ToArray(),
+            _ => throw Invalid("prompt is missing: set text or token_ids"),
+        };
+        foreach (int id in ids)
+            if (id < 0 || id >= model.VocabSize) throw Invalid($"prompt.token_ids holds {id}, outside the vocabulary [0, {model.VocabSize})");
+        var sampling = ToSpec(request.Sampling);
+        if (ids.Length + sampling.MaxTokens > model.ContextLength)
+            throw Invalid($"prompt ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {model.ContextLength}");
+        string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
+
+        // One engine per silo for now; KV-aware routing replaces this choice.
+        var engine = grains.GetGrain<IEngineGrain>("engine-0");
+        try
+        {
+            await foreach (var chunk in engine.Generate(new EngineGenerateRequest(requestId, ids, sampling)).WithCancellation(context.CancellationToken))
+                await responses.WriteAsync(ToResponse(requestId, chunk), context.CancellationToken);
+        }
+        catch (ArgumentException e) { throw Invalid(e.Message); }
+    }
+
+    public override Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)
+    {
+        CheckModel(request.Model);
+        if (request.Text.Length > MaxPromptChars) throw Invalid($"text has {request.Text.Length} characters; the limit is {MaxPromptChars}");
+        var r = new TokenizeResponse();
+        r.TokenIds.AddRange(model.Tokenizer.Encode(request.Text, addBos: request.AddBos));
+        return Task.FromResult(r);
+    }
+
+    public override Task<DetokenizeResponse> Detokenize(DetokenizeRequest request, ServerCallContext context)
+    {
+        CheckModel(request.Model);
+        foreach (int id in request.TokenIds)
+            if (id < 0 || id >= model.VocabSize) throw Invalid($"token_ids holds {id}, outside the vocabulary [0, {model.VocabSize})");
+        return Task.FromResult(new DetokenizeResponse { Text = model.Tokenizer.Decode(request.TokenIds, request.SkipSpecialTokens) });
+    }
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var r = new ListModelsResponse();
+        r.Models.Add(new ModelInfo { Name = model.Name, ContextLength = model.ContextLength, VocabSize = model.VocabSize });
+        return Task.FromResult(r);
+    }
+
+    public override Task Chat(ChatRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context) =>
+        throw new RpcException(new Status(StatusCode.Unimplemented, "Chat arrives with the session grains"));
+
+    void CheckModel(string name)
+    {
+        if (name.Length > 0 && name != model.Name) throw new RpcException(new Status(StatusCode.NotFound, $"model '{name}' is not served; this cluster serves '{model.Name}'"));
+    }
+
+    static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    static SamplingSpec ToSpec(SamplingParams? p)
+    {
+        p ??= new SamplingParams();
+        var spec = new SamplingSpec
+        {
+            Temperature = p.HasTemperature ? p.Temperature : 1.0,
+            TopP = p.HasTopP ? p.TopP : 1.0,
+            TopK = p.HasTopK ? p.TopK : 0,
+            MinP = p.HasMinP ? p.MinP : 0,
+            MaxTokens = p.HasMaxTokens ? p.MaxTokens : 16,
+            Seed = p.HasSeed ? p.Seed : null,
+            Stop = p.Stop.ToArray(),
+            StopTokenIds = p.StopTokenIds.ToArray(),
+            PresencePenalty = p.HasPresencePenalty ? p.PresencePenalty : 0,
+            FrequencyPenalty = p.HasFrequencyPenalty ? p.FrequencyPenalty : 0,
+            RepetitionPenalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : 1.0,
+            Logprobs = p.HasLogprobs ? p.Logprobs : null,
+            IgnoreEos = p.IgnoreEos,
+        };
+        // The engine's own checks, run here too so bad input is refused before any grain call.
+        try
+        {
+            new Model.Sampling.SamplingParams
+            {
+                Temperature = spec.Temperature, TopP = spec.TopP, TopK = spec.TopK, MinP = spec.MinP, MaxTokens = spec.MaxTokens,
+                Stop = spec.Stop, StopTokenIds = spec.StopTokenIds, PresencePenalty = spec.PresencePenalty,
+                FrequencyPenalty = spec.FrequencyPenalty, RepetitionPenalty = spec.RepetitionPenalty, Logprobs = spec.Logprobs,
+            }.Validate(int.MaxValue);
+        }
+        catch (ArgumentException e) { throw Invalid("sampling." + e.Message.Split(" (Parameter")[0]); }
+        return spec;
+    }
+
+    static GenerateResponse ToResponse(string requestId, GenerateChunk c)
+    {
+        var r = new GenerateResponse { RequestId = requestId, Text = c.Text };
+        r.TokenIds.AddRange(c.TokenIds);
+        if (c.Logprobs is not null)
+            foreach (var l in c.Logprobs)
+            {
+                var t = new TokenLogprobs { TokenId = l.TokenId, Logprob = l.Logprob };
+                t.Top.AddRange(l.Top.Select(x => new TopLogprob { TokenId = x.TokenId, Logprob = x.Logprob }));
+                r.Logprobs.Add(t);
+            }
+        if (c.FinishReason is { } f)
+        {
+            r.FinishReason = f switch { "stop" => FinishReason.Stop, "length" => FinishReason.Length, _ => FinishReason.Abort };
+            r.Usage = new Usage { PromptTokens = c.PromptTokens, CachedTokens = c.CachedTokens, GeneratedTokens = c.GeneratedTokens };
+        }
+        return r;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using SeaLion.Contracts.V1;
+using SeaLion.Model.Generation;
+using SeaLion.Model.Llama;
+using SeaLion.Model.Tests;
+using SeaLion.Silo;
+using SeaLion.Tokenization;
+using static TorchSharp.torch;
+
+namespace SeaLion.Gateway.Tests;
+
+/// <summary>One all-in-one host for the class: a real Orleans silo and a real Kestrel on free loopback ports.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public WebApplication App { get; private set; } = null!;
+    public Inference.InferenceClient Client { get; private set; } = null!;
+    public string ModelDir { get; } = TestModels.Get();
+    GrpcChannel? _channel;
+
+    static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public async Task InitializeAsync()
+    {
+        int grpc = FreePort();
+        App = AllInOneHost.Build(new AllInOneOptions
+        {
+            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = FreePort(), SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+            Model = new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 },
+            Engine = new SeaLion.Engine.EngineOptions { NumBlocks = 128 },
+        });
+        await App.StartAsync();
+        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        Client = new Inference.InferenceClient(_channel);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel?.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+[CollectionDefinition("server", DisableParallelization = true)]
+public sealed class ServerCollection : ICollectionFixture<ServerFixture>;
+
+[Collection("server")]
+public sealed class GatewayTests(ServerFixture server)
+{
+    static async Task<List<GenerateResponse>> Collect(AsyncServerStreamingCall<GenerateResponse> call)
+    {
+        var list = new List<GenerateResponse>();
+        await foreach (var r in call.ResponseStream.ReadAllAsync()) list.Add(r);
+        return list;
+    }
+
+    [Fact]
+    public async Task Generate_streams_the_same_greedy_tokens_as_the_model_alone()
+    {
+        int[] prompt = [128000, 9906, 11, 1917, 0];
+        var req = new GenerateRequest { TokenIds = new TokenIds(), Sampling = new SamplingParams { Temperature = 0, MaxTokens = 8, IgnoreEos = true } };
+        req.TokenIds.Ids.AddRange(prompt);
+        var outs = await Collect(server.Client.Generate(req));
+        var tokens = outs.SelectMany(o => o.TokenIds).ToArray();
+        Assert.Equal(FinishReason.Length, outs[^1].FinishReason);
+        Assert.Equal(new Usage { PromptTokens = 5, CachedTokens = 0, GeneratedTokens = 8 }, outs[^1].Usage);
+        Assert.All(outs[..^1], o => Assert.Equal(FinishReason.Unspecified, o.FinishReason));
+
+        using var model = LlamaModel.Load(server.ModelDir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 });
+        var alone = SequenceGenerator.Generate(model, BpeTokenizer.FromDirectory(server.ModelDir), prompt,
+            new Model.Sampling.SamplingParams { Temperature = 0, MaxTokens = 8, IgnoreEos = true }).Select(s => s.TokenId).ToArray();
+        Assert.Equal(alone, tokens);
+    }
+
+    [Fact]
+    public async Task Tokenize_detokenize_and_list_models()
+    {
+        var t = await server.Client.TokenizeAsync(new TokenizeRequest { Text = "Hello, world!<|eot_id|>" });
+        Assert.Equal(new[] { 9906, 11, 1917, 0, 128009 }, t.TokenIds);
+        var d = await server.Client.DetokenizeAsync(new DetokenizeRequest { TokenIds = { 9906, 11, 1917, 0 } });
+        Assert.Equal("Hello, world!", d.Text);
+        var m = await server.Client.ListModelsAsync(new ListModelsRequest());
+        Assert.Equal(8192, Assert.Single(m.Models).ContextLength);
+    }
+
+    [Theory]
+    [InlineData("max_tokens", 9000, 1.0, "8192")]
+    [InlineData("temperature", 4, -1.0, "temperature")]
+    [InlineData("empty", 4, 1.0, "prompt")]
+    public async Task Bad_requests_get_invalid_argument_naming_the_problem_and_the_server_keeps_serving(string kind, int maxTokens, double temperature, string mention)
+    {
+        var req = new GenerateRequest { Sampling = new SamplingParams { MaxTokens = maxTokens, Temperature = temperature } };
+        if (kind != "empty") req.Text = "Selamat pagi";
+        var e = await Assert.ThrowsAsync<RpcException>(() => Collect(server.Client.Generate(req)));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains(mention, e.Status.Detail);
+        var ok = await Collect(server.Client.Generate(new GenerateRequest { Text = "Selamat pagi", Sampling = new SamplingParams { MaxTokens = 3 } }));
+        Assert.Equal(3, ok.Sum(o => o.TokenIds.Count));
+    }
+
+    [Fact]
+    public async Task A_client_that_cancels_stops_the_generation_on_the_engine()
+    {
+        using var cts = new CancellationTokenSource();
+        var call = server.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 2000, IgnoreEos = true } }, cancellationToken: cts.Token);
+        int seen = 0;
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await foreach (var _ in call.ResponseStream.ReadAllAsync(cts.Token))
+                if (++seen == 3) cts.Cancel();
+        });
+        var engine = server.App.Services.GetRequiredService<EngineHost>().Engine;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (engine.Load.Running + engine.Load.Waiting > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(0, engine.Load.Running + engine.Load.Waiting);
+        Assert.Equal(128, engine.Load.FreeBlocks);
+    }
+}
