@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Prometheus;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SeaLion.Engine;
@@ -29,8 +31,8 @@ public sealed record AllInOneOptions
 
 /// <summary>
 /// One process with an Orleans silo (localhost clustering), this host's engine behind its engine grain, and the
-/// gateway: gRPC (HTTP/2 only: cleartext gRPC on a mixed HTTP/1.1+2 endpoint fails) on one port, health on
-/// another (HTTP/1.1).
+/// gateway: gRPC (HTTP/2 only: cleartext gRPC on a mixed HTTP/1.1+2 endpoint fails) with grpc.health.v1 and
+/// server reflection on one port, /healthz and /metrics on another (HTTP/1.1).
 /// </summary>
 public static class AllInOneHost
 {
@@ -38,7 +40,7 @@ public static class AllInOneHost
     {
         var tokenizer = BpeTokenizer.FromDirectory(o.ModelDir);
         var model = LlamaModel.Load(o.ModelDir, o.Model);
-        var engine = LlmEngine.Create(model, tokenizer, o.Engine);
+        var engine = LlmEngine.Create(model, tokenizer, o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" });
         var host = new EngineHost(o.ModelName, model, tokenizer, engine);
 
         var builder = WebApplication.CreateBuilder();
@@ -54,9 +56,16 @@ public static class AllInOneHost
         builder.Services.AddSingleton(host);
         builder.Services.AddSingleton(new ModelCatalog(o.ModelName, tokenizer, model.Config.MaxPositions, model.Config.VocabSize));
         builder.Services.AddGrpc();
+        builder.Services.AddGrpcReflection();
+        // Health reflects the engine: a failed step makes the host NOT_SERVING. No cache: readiness is immediate.
+        builder.Services.AddGrpcHealthChecks(h => h.UseHealthChecksCache = false)
+            .AddCheck("engine", () => engine.Fault is null ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("the engine failed", engine.Fault));
         var app = builder.Build();
         app.MapGrpcService<InferenceService>();
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapGet("/healthz", () => engine.Fault is null ? Results.Text("ok") : Results.Text("engine failed", statusCode: 503));
+        app.MapMetrics();   // prometheus-net's default registry: the engine's sealion_* series and process metrics
         app.Lifetime.ApplicationStopped.Register(host.Dispose);
         return app;
     }

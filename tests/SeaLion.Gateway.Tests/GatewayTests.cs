@@ -20,6 +20,8 @@ public sealed class ServerFixture : IAsyncLifetime
     public WebApplication App { get; private set; } = null!;
     public Inference.InferenceClient Client { get; private set; } = null!;
     public string ModelDir { get; } = TestModels.Get();
+    public int HttpPort { get; private set; }
+    public GrpcChannel Channel => _channel!;
     GrpcChannel? _channel;
 
     static int FreePort()
@@ -34,9 +36,10 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         int grpc = FreePort();
+        HttpPort = FreePort();
         App = AllInOneHost.Build(new AllInOneOptions
         {
-            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = FreePort(), SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
             Model = new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 },
             Engine = new SeaLion.Engine.EngineOptions { NumBlocks = 128 },
         });
@@ -82,6 +85,33 @@ public sealed class GatewayTests(ServerFixture server)
         var alone = SequenceGenerator.Generate(model, BpeTokenizer.FromDirectory(server.ModelDir), prompt,
             new Model.Sampling.SamplingParams { Temperature = 0, MaxTokens = 8, IgnoreEos = true }).Select(s => s.TokenId).ToArray();
         Assert.Equal(alone, tokens);
+    }
+
+    [Fact]
+    public async Task Health_is_serving_at_once_and_metrics_are_exposed()
+    {
+        var health = new Grpc.Health.V1.Health.HealthClient(server.Channel);
+        var status = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, status.Status);
+        await Collect(server.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 2 } }));
+        using var http = new HttpClient();
+        Assert.Equal("ok", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/healthz"));
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics");
+        Assert.Contains("sealion_generation_tokens_total{engine=\"engine-0\"}", metrics);
+        Assert.Contains("sealion_time_to_first_token_seconds_bucket", metrics);
+    }
+
+    [Fact]
+    public async Task Server_reflection_lists_the_inference_and_health_services()
+    {
+        var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(server.Channel);
+        using var call = reflection.ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var names = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("sealion.v1.Inference", names);
+        Assert.Contains("grpc.health.v1.Health", names);
     }
 
     [Fact]
