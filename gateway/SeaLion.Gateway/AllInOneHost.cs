@@ -9,6 +9,7 @@ using Prometheus;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SeaLion.Engine;
+using SeaLion.Model;
 using SeaLion.Model.Llama;
 using SeaLion.Silo;
 using SeaLion.Tokenization;
@@ -27,6 +28,10 @@ public sealed record AllInOneOptions
     public int OrleansGatewayPort { get; init; } = 30000;
     public ModelOptions Model { get; init; } = new();
     public EngineOptions Engine { get; init; } = new();
+    /// <summary>Serve with the simulated H100 engine (no weights loaded; timing from the performance model).</summary>
+    public bool Simulated { get; init; }
+    /// <summary>Wall seconds per modelled second for the simulated engine (1 = real H100 speed).</summary>
+    public double SimulatedTimeScale { get; init; } = 1.0;
 }
 
 /// <summary>
@@ -39,9 +44,13 @@ public static class AllInOneHost
     public static WebApplication Build(AllInOneOptions o)
     {
         var tokenizer = BpeTokenizer.FromDirectory(o.ModelDir);
-        var model = LlamaModel.Load(o.ModelDir, o.Model);
-        var engine = LlmEngine.Create(model, tokenizer, o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" });
-        var host = new EngineHost(o.ModelName, model, tokenizer, engine);
+        var config = LlamaConfig.FromDirectory(o.ModelDir);
+        var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" };
+        var model = o.Simulated ? null : LlamaModel.Load(o.ModelDir, o.Model);
+        var engine = model is null
+            ? LlmEngine.CreateSimulated(tokenizer, engineOptions, clock: new WallClock(o.SimulatedTimeScale), vocabSize: config.VocabSize, maxContext: config.MaxPositions)
+            : LlmEngine.Create(model, tokenizer, engineOptions);
+        var host = new EngineHost(o.ModelName, config, tokenizer, engine, model);
 
         var builder = WebApplication.CreateBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -54,7 +63,7 @@ public static class AllInOneHost
         });
         builder.UseOrleans(silo => silo.UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort));
         builder.Services.AddSingleton(host);
-        builder.Services.AddSingleton(new ModelCatalog(o.ModelName, tokenizer, model.Config.MaxPositions, model.Config.VocabSize));
+        builder.Services.AddSingleton(new ModelCatalog(o.ModelName, tokenizer, config.MaxPositions, config.VocabSize));
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();
         // Health reflects the engine: a failed step makes the host NOT_SERVING. No cache: readiness is immediate.

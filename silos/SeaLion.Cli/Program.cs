@@ -16,7 +16,8 @@ const string Usage = """
                      [--max-shard-size BYTES]
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
-                     [--threads N] [--tp N] [--kv-cache-mb N]: all-in-one cluster (Orleans silo + gRPC gateway)
+                     [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]:
+                     all-in-one cluster (Orleans silo + gRPC gateway)
       help           this text
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real

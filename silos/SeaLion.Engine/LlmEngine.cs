@@ -67,12 +67,13 @@ public sealed class LlmEngine : IDisposable
     /// (spent on the given clock: wall time, possibly scaled, when it stands in for a GPU in a running cluster),
     /// deterministic tokens. KV capacity is what fits beside the weights unless options give a block count.
     /// </summary>
-    public static LlmEngine CreateSimulated(BpeTokenizer tokenizer, EngineOptions options, H100PerformanceModel? perf = null, IEngineClock? clock = null)
+    public static LlmEngine CreateSimulated(BpeTokenizer tokenizer, EngineOptions options, H100PerformanceModel? perf = null, IEngineClock? clock = null,
+        int vocabSize = 128256, int maxContext = 8192)
     {
         perf ??= new H100PerformanceModel();
         clock ??= new WallClock();
         int blocks = options.NumBlocks ?? perf.KvBlocks(options.Scheduler.BlockSize);
-        return new LlmEngine(new EngineCore(new SimulatedRunner(perf, clock), tokenizer, blocks, options.Scheduler, clock, options.CreateMetrics()), "sim");
+        return new LlmEngine(new EngineCore(new SimulatedRunner(perf, clock, vocabSize, maxContext), tokenizer, blocks, options.Scheduler, clock, options.CreateMetrics()), "sim");
     }
 
     /// <summary>BlockStored / BlockRemoved events after each step, on the engine thread: handlers must be quick.</summary>

@@ -5,17 +5,21 @@ using SeaLion.Tokenization;
 
 namespace SeaLion.Silo;
 
-/// <summary>What one silo serves: its model, tokenizer and engine. A singleton of the silo's container; owns them.</summary>
-public sealed class EngineHost(string modelName, LlamaModel model, BpeTokenizer tokenizer, LlmEngine engine) : IDisposable
+/// <summary>
+/// What one silo serves: its model's config and tokenizer, its engine, and the loaded model unless the engine is
+/// simulated. A singleton of the silo's container; owns the engine and the model.
+/// </summary>
+public sealed class EngineHost(string modelName, LlamaConfig config, BpeTokenizer tokenizer, LlmEngine engine, LlamaModel? model) : IDisposable
 {
     public string ModelName { get; } = modelName;
-    public LlamaConfig Config => model.Config;
+    public LlamaConfig Config { get; } = config;
     public BpeTokenizer Tokenizer { get; } = tokenizer;
     public LlmEngine Engine { get; } = engine;
+    public bool Simulated => model is null;
 
     public void Dispose()
     {
         Engine.Dispose();
-        model.Dispose();
+        model?.Dispose();
     }
 }
