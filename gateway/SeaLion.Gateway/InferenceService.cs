@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SeaLion.Contracts.Grains;
 using SeaLion.Contracts.V1;
+using SeaLion.Silo;
 using Orleans;
 
 namespace SeaLion.Gateway;
@@ -81,32 +82,25 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model) :
     static SamplingSpec ToSpec(SamplingParams? p)
     {
         p ??= new SamplingParams();
+        var d = new SamplingSpec();   // unset fields keep the engine's defaults
         var spec = new SamplingSpec
         {
-            Temperature = p.HasTemperature ? p.Temperature : 1.0,
-            TopP = p.HasTopP ? p.TopP : 1.0,
-            TopK = p.HasTopK ? p.TopK : 0,
-            MinP = p.HasMinP ? p.MinP : 0,
-            MaxTokens = p.HasMaxTokens ? p.MaxTokens : 16,
-            Seed = p.HasSeed ? p.Seed : null,
+            Temperature = p.HasTemperature ? p.Temperature : d.Temperature,
+            TopP = p.HasTopP ? p.TopP : d.TopP,
+            TopK = p.HasTopK ? p.TopK : d.TopK,
+            MinP = p.HasMinP ? p.MinP : d.MinP,
+            MaxTokens = p.HasMaxTokens ? p.MaxTokens : d.MaxTokens,
+            Seed = p.HasSeed ? p.Seed : d.Seed,
             Stop = p.Stop.ToArray(),
             StopTokenIds = p.StopTokenIds.ToArray(),
-            PresencePenalty = p.HasPresencePenalty ? p.PresencePenalty : 0,
-            FrequencyPenalty = p.HasFrequencyPenalty ? p.FrequencyPenalty : 0,
-            RepetitionPenalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : 1.0,
-            Logprobs = p.HasLogprobs ? p.Logprobs : null,
+            PresencePenalty = p.HasPresencePenalty ? p.PresencePenalty : d.PresencePenalty,
+            FrequencyPenalty = p.HasFrequencyPenalty ? p.FrequencyPenalty : d.FrequencyPenalty,
+            RepetitionPenalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : d.RepetitionPenalty,
+            Logprobs = p.HasLogprobs ? p.Logprobs : d.Logprobs,
             IgnoreEos = p.IgnoreEos,
         };
         // The engine's own checks, run here too so bad input is refused before any grain call.
-        try
-        {
-            new Model.Sampling.SamplingParams
-            {
-                Temperature = spec.Temperature, TopP = spec.TopP, TopK = spec.TopK, MinP = spec.MinP, MaxTokens = spec.MaxTokens,
-                Stop = spec.Stop, StopTokenIds = spec.StopTokenIds, PresencePenalty = spec.PresencePenalty,
-                FrequencyPenalty = spec.FrequencyPenalty, RepetitionPenalty = spec.RepetitionPenalty, Logprobs = spec.Logprobs,
-            }.Validate(int.MaxValue);
-        }
+        try { spec.ToEngine().Validate(int.MaxValue); }
         catch (ArgumentException e) { throw Invalid("sampling." + e.Message.Split(" (Parameter")[0]); }
         return spec;
     }

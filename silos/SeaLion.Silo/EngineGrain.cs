@@ -1,7 +1,6 @@
 using Orleans.Placement;
 using SeaLion.Contracts.Grains;
 using SeaLion.Engine;
-using SeaLion.Model.Sampling;
 
 namespace SeaLion.Silo;
 
@@ -15,14 +14,7 @@ public sealed class EngineGrain(EngineHost host) : Grain, IEngineGrain
 {
     public async IAsyncEnumerable<GenerateChunk> Generate(EngineGenerateRequest request)
     {
-        var s = request.Sampling;
-        var sampling = new SamplingParams
-        {
-            Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MinP = s.MinP, MaxTokens = s.MaxTokens, Seed = s.Seed,
-            Stop = s.Stop, StopTokenIds = s.StopTokenIds, PresencePenalty = s.PresencePenalty, FrequencyPenalty = s.FrequencyPenalty,
-            RepetitionPenalty = s.RepetitionPenalty, Logprobs = s.Logprobs, IgnoreEos = s.IgnoreEos,
-        };
-        await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, sampling, request.RequestId)))
+        await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, request.Sampling.ToEngine(), request.RequestId)))
         {
             var lp = o.Logprobs?.Select(l => new TokenLogprobSpec(l.TokenId, l.Logprob ?? 0,
                 l.TopLogprobs?.Select(t => new TopLogprobSpec(t.TokenId, t.Logprob)).ToArray() ?? [])).ToArray();

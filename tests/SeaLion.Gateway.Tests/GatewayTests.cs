@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
-using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SeaLion.Contracts.V1;
 using SeaLion.Model.Generation;
@@ -14,46 +10,14 @@ using static TorchSharp.torch;
 
 namespace SeaLion.Gateway.Tests;
 
-/// <summary>One all-in-one host for the class: a real Orleans silo and a real Kestrel on free loopback ports.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+/// <summary>The TorchSharp engine on the tiny test model, fp32.</summary>
+public sealed class ServerFixture : HostFixture
 {
-    public WebApplication App { get; private set; } = null!;
-    public Inference.InferenceClient Client { get; private set; } = null!;
-    public string ModelDir { get; } = TestModels.Get();
-    public int HttpPort { get; private set; }
-    public GrpcChannel Channel => _channel!;
-    GrpcChannel? _channel;
-
-    static int FreePort()
+    protected override AllInOneOptions Configure(AllInOneOptions o) => o with
     {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    public async Task InitializeAsync()
-    {
-        int grpc = FreePort();
-        HttpPort = FreePort();
-        App = AllInOneHost.Build(new AllInOneOptions
-        {
-            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
-            Model = new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 },
-            Engine = new SeaLion.Engine.EngineOptions { NumBlocks = 128 },
-        });
-        await App.StartAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
-        Client = new Inference.InferenceClient(_channel);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel?.Dispose();
-        await App.StopAsync();
-        await App.DisposeAsync();
-    }
+        Model = new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 },
+        Engine = new SeaLion.Engine.EngineOptions { NumBlocks = 128 },
+    };
 }
 
 [CollectionDefinition("server", DisableParallelization = true)]

@@ -1,0 +1,49 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using SeaLion.Contracts.V1;
+using SeaLion.Model.Tests;
+
+namespace SeaLion.Gateway.Tests;
+
+/// <summary>An all-in-one host (real Orleans silo, real Kestrel) on free loopback ports, and a gRPC client for it.</summary>
+public abstract class HostFixture : IAsyncLifetime
+{
+    public WebApplication App { get; private set; } = null!;
+    public Inference.InferenceClient Client { get; private set; } = null!;
+    public GrpcChannel Channel { get; private set; } = null!;
+    public string ModelDir { get; } = TestModels.Get();
+    public int HttpPort { get; } = FreePort();
+
+    /// <summary>What differs between hosts: the engine behind the grain.</summary>
+    protected abstract AllInOneOptions Configure(AllInOneOptions ports);
+
+    static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public async Task InitializeAsync()
+    {
+        int grpc = FreePort();
+        App = AllInOneHost.Build(Configure(new AllInOneOptions
+        {
+            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+        }));
+        await App.StartAsync();
+        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        Client = new Inference.InferenceClient(Channel);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Channel?.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
