@@ -1,18 +1,9 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Prometheus;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SeaLion.Engine;
-using SeaLion.Model;
 using SeaLion.Model.Llama;
 using SeaLion.Silo;
-using SeaLion.Tokenization;
 
 namespace SeaLion.Gateway;
 
@@ -35,47 +26,30 @@ public sealed record AllInOneOptions
 }
 
 /// <summary>
-/// One process with an Orleans silo (localhost clustering), this host's engine behind its engine grain, and the
-/// gateway: gRPC (HTTP/2 only: cleartext gRPC on a mixed HTTP/1.1+2 endpoint fails) with grpc.health.v1 and
-/// server reflection on one port, /healthz and /metrics on another (HTTP/1.1).
+/// One process with an Orleans silo (localhost clustering, sessions in memory), this host's engine, and the gateway
+/// (see <see cref="GatewayHosting"/>). The engine is loaded before the host is built, so a bad model folder fails here.
 /// </summary>
 public static class AllInOneHost
 {
     public static WebApplication Build(AllInOneOptions o)
     {
-        var tokenizer = BpeTokenizer.FromDirectory(o.ModelDir);
-        var config = LlamaConfig.FromDirectory(o.ModelDir);
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" };
-        var model = o.Simulated ? null : LlamaModel.Load(o.ModelDir, o.Model);
-        var engine = model is null
-            ? LlmEngine.CreateSimulated(tokenizer, engineOptions, clock: new WallClock(o.SimulatedTimeScale), vocabSize: config.VocabSize, maxContext: config.MaxPositions)
-            : LlmEngine.Create(model, tokenizer, engineOptions);
-        var host = new EngineHost(o.ModelName, config, tokenizer, engine, model);
-
-        var builder = WebApplication.CreateBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
-        var ip = IPAddress.Parse(o.Host);
-        builder.WebHost.ConfigureKestrel(k =>
+        var host = EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale);
+        try
         {
-            k.Listen(ip, o.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
-            k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1);
-        });
-        builder.UseOrleans(silo => silo.UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort));
-        builder.Services.AddSingleton(host);
-        builder.Services.AddSingleton(new ModelCatalog(o.ModelName, tokenizer, config.MaxPositions, config.VocabSize));
-        builder.Services.AddGrpc();
-        builder.Services.AddGrpcReflection();
-        // Health reflects the engine: a failed step makes the host NOT_SERVING. No cache: readiness is immediate.
-        builder.Services.AddGrpcHealthChecks(h => h.UseHealthChecksCache = false)
-            .AddCheck("engine", () => engine.Fault is null ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("the engine failed", engine.Fault));
-        var app = builder.Build();
-        app.MapGrpcService<InferenceService>();
-        app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
-        app.MapGet("/healthz", () => engine.Fault is null ? Results.Text("ok") : Results.Text("engine failed", statusCode: 503));
-        app.MapMetrics();   // prometheus-net's default registry: the engine's sealion_* series and process metrics
-        app.Lifetime.ApplicationStopped.Register(host.Dispose);
-        return app;
+            var builder = WebApplication.CreateBuilder();
+            builder.AddSeaLionGateway(new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort),
+                new ModelCatalog(o.ModelName, host.Tokenizer, host.Config.MaxPositions, host.Config.VocabSize));
+            builder.UseOrleans(silo => silo
+                .UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
+                .AddMemoryGrainStorage(SessionGrain.Storage)
+                .AddSeaLionSilo(_ => host));
+            return builder.Build().MapSeaLionGateway();
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
     }
 }

@@ -8,12 +8,14 @@ namespace SeaLion.Gateway;
 
 /// <summary>
 /// sealion.v1.Inference over the cluster: validates (INVALID_ARGUMENT names the field, the limit and the value),
-/// tokenizes, and streams from an engine grain. A client that cancels ends the grain stream, which aborts the
-/// request in the engine. Sessions arrive with the session grains.
+/// tokenizes, and streams from an engine grain (Generate, engine chosen by the router) or a session grain (Chat,
+/// key "tenant/session"; the tenant comes from the x-sealion-tenant header, "default" without one). A client that
+/// cancels ends the grain stream, which aborts the request in the engine.
 /// </summary>
-public sealed class InferenceService(IGrainFactory grains, ModelCatalog model) : Inference.InferenceBase
+public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, IEngineRouter router) : Inference.InferenceBase
 {
     public const int MaxPromptChars = 1 << 20;
+    public const string TenantHeader = "x-sealion-tenant";
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
     {
@@ -35,14 +37,58 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model) :
             throw Invalid($"prompt ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {model.ContextLength}");
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
 
-        // One engine per silo for now; KV-aware routing replaces this choice.
-        var engine = grains.GetGrain<IEngineGrain>("engine-0");
+        string engineId = await router.PickAsync(ids, context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.Unavailable, "no engine is serving: the cluster has no healthy silo"));
+        using var lease = router.Open(engineId);
+        var engine = grains.GetGrain<IEngineGrain>(engineId);
+        await Stream(engine.Generate(new EngineGenerateRequest(requestId, ids, sampling)), requestId, responses, context);
+    }
+
+    public override async Task Chat(ChatRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
+    {
+        CheckModel(request.Model);
+        string key = SessionKey(request.SessionId, context);
+        var messages = request.Messages.Select(m => new ChatMessageSpec(m.Role, m.Content)).ToArray();
+        if (ChatLimits.Check(messages) is { } error) throw Invalid(error);
+        var sampling = ToSpec(request.Sampling);
+        string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
+        var session = grains.GetGrain<ISessionGrain>(key);
+        await Stream(session.Chat(new ChatTurnRequest(requestId, messages, sampling)), requestId, responses, context);
+    }
+
+    public override async Task<Session> GetSession(GetSessionRequest request, ServerCallContext context)
+    {
+        var snapshot = await grains.GetGrain<ISessionGrain>(SessionKey(request.SessionId, context)).Get()
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"session '{request.SessionId}' does not exist"));
+        var r = new Session { SessionId = request.SessionId, Model = snapshot.Model };
+        r.Messages.AddRange(snapshot.Messages.Select(m => new ChatMessage { Role = m.Role, Content = m.Content }));
+        return r;
+    }
+
+    public override async Task<DeleteSessionResponse> DeleteSession(DeleteSessionRequest request, ServerCallContext context)
+    {
+        try { return new DeleteSessionResponse { Deleted = await grains.GetGrain<ISessionGrain>(SessionKey(request.SessionId, context)).Delete() }; }
+        catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
+    }
+
+    /// <summary>Relays a grain stream; the errors a client caused become INVALID_ARGUMENT or ABORTED.</summary>
+    static async Task Stream(IAsyncEnumerable<GenerateChunk> chunks, string requestId, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
+    {
         try
         {
-            await foreach (var chunk in engine.Generate(new EngineGenerateRequest(requestId, ids, sampling)).WithCancellation(context.CancellationToken))
+            await foreach (var chunk in chunks.WithCancellation(context.CancellationToken))
                 await responses.WriteAsync(ToResponse(requestId, chunk), context.CancellationToken);
         }
         catch (ArgumentException e) { throw Invalid(e.Message); }
+        catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
+    }
+
+    static string SessionKey(string sessionId, ServerCallContext context)
+    {
+        if (ChatLimits.CheckSessionId(sessionId) is { } error) throw Invalid(error);
+        string tenant = context.RequestHeaders.GetValue(TenantHeader) ?? "default";
+        if (ChatLimits.CheckSessionId(tenant) is { } bad) throw Invalid($"header {TenantHeader}: " + bad.Replace("session_id", "tenant"));
+        return $"{tenant}/{sessionId}";
     }
 
     public override Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)
@@ -68,9 +114,6 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model) :
         r.Models.Add(new ModelInfo { Name = model.Name, ContextLength = model.ContextLength, VocabSize = model.VocabSize });
         return Task.FromResult(r);
     }
-
-    public override Task Chat(ChatRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Chat arrives with the session grains"));
 
     void CheckModel(string name)
     {

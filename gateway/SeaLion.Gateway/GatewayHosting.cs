@@ -1,0 +1,91 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Prometheus;
+using SeaLion.Silo;
+using StackExchange.Redis;
+
+namespace SeaLion.Gateway;
+
+/// <summary>Where the gateway listens: gRPC (HTTP/2 only) and /healthz + /metrics (HTTP/1.1).</summary>
+public sealed record GatewayEndpoints(string Host = "127.0.0.1", int GrpcPort = 50051, int HttpPort = 8080);
+
+/// <summary>
+/// The gateway's part of a host, over an Orleans client or a co-hosted silo: sealion.v1 over gRPC (cleartext gRPC
+/// needs an HTTP/2-only endpoint), grpc.health.v1 and server reflection beside it, /healthz and Prometheus /metrics
+/// on the HTTP/1.1 port. Healthy while at least one engine in the cluster is serving.
+/// </summary>
+public static class GatewayHosting
+{
+    public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model)
+    {
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        var ip = IPAddress.Parse(endpoints.Host);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(ip, endpoints.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(ip, endpoints.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.AddSingleton(model);
+        builder.Services.AddClusterLoadMonitor();
+        builder.Services.AddSingleton<IEngineRouter, LeastLoadedRouter>();
+        builder.Services.AddSingleton<ClusterHealthCheck>();
+        builder.Services.AddGrpc();
+        builder.Services.AddGrpcReflection();
+        // No cache: readiness is immediate, and a failed engine shows at the next probe.
+        builder.Services.AddGrpcHealthChecks(h => h.UseHealthChecksCache = false).AddCheck<ClusterHealthCheck>("engines");
+        return builder;
+    }
+
+    public static WebApplication MapSeaLionGateway(this WebApplication app)
+    {
+        app.MapGrpcService<InferenceService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapGet("/healthz", async (ClusterHealthCheck check, CancellationToken ct) =>
+        {
+            var r = await check.CheckHealthAsync(new HealthCheckContext(), ct);
+            return r.Status == HealthStatus.Healthy ? Results.Text("ok") : Results.Text(r.Description ?? "unhealthy", statusCode: 503);
+        });
+        app.MapMetrics();   // prometheus-net's default registry: sealion_* engine series (co-hosted silo) and process metrics
+        return app;
+    }
+}
+
+/// <summary>Healthy while some silo that is not draining has an engine that has not failed (a fresh poll each probe).</summary>
+public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        try { await monitor.RefreshAsync(ct); }
+        catch (Exception e) { return HealthCheckResult.Unhealthy("the cluster does not answer", e); }
+        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).ToArray();
+        if (engines.Length == 0) return HealthCheckResult.Unhealthy("no engine is serving");
+        return engines.Any(e => !e.Faulted) ? HealthCheckResult.Healthy($"{engines.Count(e => !e.Faulted)} engine(s) serving")
+            : HealthCheckResult.Unhealthy("every engine has failed");
+    }
+}
+
+/// <summary>A gateway process of a multi-process cluster: an Orleans client (Redis membership) and the gateway.</summary>
+public static class GatewayHost
+{
+    public static WebApplication Build(string modelDir, string modelName, RedisClusterOptions redis, GatewayEndpoints endpoints)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.AddSeaLionGateway(endpoints, ModelCatalog.FromDirectory(modelDir, modelName));
+        builder.UseOrleansClient(c =>
+        {
+            c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
+            c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
+        });
+        return builder.Build().MapSeaLionGateway();
+    }
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using SeaLion.Contracts.Grains;
+
+namespace SeaLion.Silo;
+
+/// <summary>A silo's last load report and when the fetch that produced it started (Stopwatch ticks).</summary>
+public sealed record SiloLoadSample(SiloAddress Silo, SiloLoadReport Report, long FetchStarted);
+
+/// <summary>
+/// The cluster's load as this process last saw it: every active silo's <see cref="ISiloLoadGrain"/> polled every
+/// <see cref="Period"/> (membership from the management grain every second). Silos run it for the session placement
+/// director, the gateway for its engine router. Reads never block on the network.
+/// </summary>
+public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoadMonitor> log) : BackgroundService
+{
+    public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
+    static readonly TimeSpan MembershipPeriod = TimeSpan.FromSeconds(1);
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(2);
+
+    volatile IReadOnlyDictionary<SiloAddress, SiloLoadSample> _samples = new Dictionary<SiloAddress, SiloLoadSample>();
+    SiloAddress[] _silos = [];
+    long _membershipAt;   // Stopwatch ticks of the last membership read; 0 = never
+    readonly SemaphoreSlim _refreshing = new(1, 1);
+
+    public IReadOnlyDictionary<SiloAddress, SiloLoadSample> Samples => _samples;
+
+    /// <summary>Polls membership (when due) and every silo once; a silo that does not answer drops out of the view.</summary>
+    public async Task RefreshAsync(CancellationToken ct = default)
+    {
+        await _refreshing.WaitAsync(ct);
+        try
+        {
+            if (_membershipAt == 0 || Stopwatch.GetElapsedTime(_membershipAt) >= MembershipPeriod)
+            {
+                var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(CallTimeout, ct);
+                _silos = hosts.Where(h => h.Value == SiloStatus.Active).Select(h => h.Key).ToArray();
+                _membershipAt = Stopwatch.GetTimestamp();
+            }
+            var fetches = _silos.Select(async silo =>
+            {
+                long started = Stopwatch.GetTimestamp();
+                try
+                {
+                    var report = await grains.GetGrain<ISiloLoadGrain>(silo.ToParsableString()).Report().WaitAsync(CallTimeout, ct);
+                    return new SiloLoadSample(silo, report, started);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    log.LogDebug(e, "no load report from {Silo}", silo);
+                    return null;
+                }
+            }).ToArray();
+            var samples = await Task.WhenAll(fetches);
+            _samples = samples.Where(s => s is not null).ToDictionary(s => s!.Silo, s => s!);
+        }
+        finally { _refreshing.Release(); }
+    }
+
+    /// <summary>Refreshes now unless a view exists (for callers that need one before the first poll).</summary>
+    public async Task EnsureViewAsync(CancellationToken ct = default)
+    {
+        if (_samples.Count == 0) await RefreshAsync(ct);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try { await RefreshAsync(stoppingToken); }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { break; }
+            catch (Exception e) { log.LogDebug(e, "cluster load poll failed; retrying"); _membershipAt = 0; }
+            try { await Task.Delay(Period, stoppingToken); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Prometheus;
+using SeaLion.Engine;
+using SeaLion.Model.Llama;
+using SeaLion.Silo.Placement;
+using StackExchange.Redis;
+
+namespace SeaLion.Silo;
+
+/// <summary>What makes an Orleans silo a SeaLion silo, whatever its clustering: its engine and the grains over it.</summary>
+public static class SiloHosting
+{
+    /// <summary>
+    /// Registers this silo's engine host (created once, disposed with the silo's container), its load state, the
+    /// cluster load monitor, and the placement directors for pinned grains and sessions. Session storage (provider
+    /// "sessions") is the caller's choice: memory all-in-one, Redis for a multi-process cluster.
+    /// </summary>
+    public static ISiloBuilder AddSeaLionSilo(this ISiloBuilder silo, Func<IServiceProvider, EngineHost> engine)
+    {
+        silo.Services.AddSingleton(engine);
+        silo.Services.AddSingleton<SiloState>();
+        silo.Services.AddClusterLoadMonitor();
+        silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
+        silo.AddPlacementDirector<SessionPlacement, SessionPlacementDirector>();
+        return silo;
+    }
+
+    /// <summary>The cluster load monitor, once per container (an all-in-one process has both a silo and a gateway).</summary>
+    public static IServiceCollection AddClusterLoadMonitor(this IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(ClusterLoadMonitor))) return services;
+        services.AddSingleton<ClusterLoadMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterLoadMonitor>());
+        return services;
+    }
+
+    /// <summary>Redis membership (the cluster's silos find each other there) and Redis session storage.</summary>
+    public static ISiloBuilder UseRedis(this ISiloBuilder silo, RedisClusterOptions redis)
+    {
+        silo.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
+        silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
+        silo.AddRedisGrainStorage(SessionGrain.Storage, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
+        return silo;
+    }
+}
+
+/// <summary>Where a multi-process cluster keeps its membership and sessions: a Redis server, and the cluster's names in it.</summary>
+public sealed record RedisClusterOptions(string Connection, string ClusterId = "sealion", string ServiceId = "sealion");
+
+public sealed record SiloHostOptions
+{
+    public required string ModelDir { get; init; }
+    public string ModelName { get; init; } = "sea-lion-v2";
+    public required RedisClusterOptions Redis { get; init; }
+    public string Host { get; init; } = "127.0.0.1";
+    public int SiloPort { get; init; } = 11111;
+    public int OrleansGatewayPort { get; init; } = 30000;
+    /// <summary>/healthz and /metrics (HTTP/1.1).</summary>
+    public int HttpPort { get; init; } = 9090;
+    public ModelOptions Model { get; init; } = new();
+    public EngineOptions Engine { get; init; } = new();
+    public bool Simulated { get; init; }
+    public double SimulatedTimeScale { get; init; } = 1.0;
+}
+
+/// <summary>
+/// A silo process of a multi-process cluster: an Orleans silo (Redis membership and session storage, this host's
+/// engine) plus /healthz and /metrics on an HTTP/1.1 port. Clients reach it through a gateway.
+/// </summary>
+public static class SiloHost
+{
+    public static WebApplication Build(SiloHostOptions o)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        var ip = IPAddress.Parse(o.Host);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1));
+        var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? $"engine-{o.SiloPort}" };
+        builder.UseOrleans(silo => silo
+            .ConfigureEndpoints(ip, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: false)
+            .UseRedis(o.Redis)
+            .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale)));
+        var app = builder.Build();
+        app.MapGet("/healthz", (EngineHost h, SiloState s) =>
+            h.Engine.Fault is not null ? Results.Text("engine failed", statusCode: 503)
+            : s.Draining ? Results.Text("draining", statusCode: 503) : Results.Text("ok"));
+        app.MapMetrics();
+        return app;
+    }
+}
