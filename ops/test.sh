@@ -7,6 +7,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 command -v dotnet >/dev/null 2>&1 || { echo "test: the .NET 10 SDK (dotnet) is required on PATH" >&2; exit 1; }
 
+# The cluster tests start their own redis-server processes (one per fixture, on free loopback ports).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test: installing redis-server (Debian package) for the cluster tests"
+  if [ "$(id -u)" -ne 0 ]; then echo "test: redis-server is missing and this is not root: apt-get install -y redis-server" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1; } \
+    || { echo "test: apt-get install redis-server failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  # The package starts a system instance on 6379; the tests use their own.
+  (command -v systemctl >/dev/null 2>&1 && systemctl stop redis-server >/dev/null 2>&1) || true
+fi
+
 log="$(mktemp)"
 status=0
 if ! dotnet build SeaLion.Cluster.sln -c Release --nologo -v q >"$log" 2>&1; then

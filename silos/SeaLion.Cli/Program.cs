@@ -18,6 +18,12 @@ const string Usage = """
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]:
                      all-in-one cluster (Orleans silo + gRPC gateway)
+      silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
+                     [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
+                     [--sim-time-scale S] [--kv-cache-mb N] [--dtype bf16|fp32] [--threads N] [--tp N]:
+                     one silo of a multi-process cluster (Redis membership and session storage)
+      gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
+                     [--grpc-port 50051] [--http-port 8080]: the gRPC gateway of a multi-process cluster
       help           this text
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
@@ -42,6 +48,8 @@ try
         "init-random" => InitRandomCommand.Run(new CliArgs(verb, rest)),
         "bench" => BenchCommand.Run(rest),
         "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
+        "silo" => ServeCommand.Silo(new CliArgs(verb, rest)),
+        "gateway" => ServeCommand.Gateway(new CliArgs(verb, rest)),
         _ => throw new UsageException($"unknown verb '{verb}'; see './sealion help'"),
     };
 }

@@ -9,12 +9,18 @@ namespace SeaLion.Silo;
 /// <summary>A silo's last load report and when the fetch that produced it started (Stopwatch ticks).</summary>
 public sealed record SiloLoadSample(SiloAddress Silo, SiloLoadReport Report, long FetchStarted);
 
+/// <summary>The latest load reports of the cluster's silos, as a placement director or router reads them.</summary>
+public interface ILoadView
+{
+    IReadOnlyDictionary<SiloAddress, SiloLoadSample> Samples { get; }
+}
+
 /// <summary>
 /// The cluster's load as this process last saw it: every active silo's <see cref="ISiloLoadGrain"/> polled every
 /// <see cref="Period"/> (membership from the management grain every second). Silos run it for the session placement
 /// director, the gateway for its engine router. Reads never block on the network.
 /// </summary>
-public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoadMonitor> log) : BackgroundService
+public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoadMonitor> log) : BackgroundService, ILoadView
 {
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
     static readonly TimeSpan MembershipPeriod = TimeSpan.FromSeconds(1);

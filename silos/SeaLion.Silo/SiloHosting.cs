@@ -26,6 +26,8 @@ public static class SiloHosting
     public static ISiloBuilder AddSeaLionSilo(this ISiloBuilder silo, Func<IServiceProvider, EngineHost> engine)
     {
         silo.Services.AddSingleton(engine);
+        // Load the model and start the engine with the host, not inside the first grain activation that needs it.
+        silo.Services.AddHostedService(sp => new EngineStarter(sp.GetRequiredService<EngineHost>()));
         silo.Services.AddSingleton<SiloState>();
         silo.Services.AddClusterLoadMonitor();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
@@ -38,6 +40,7 @@ public static class SiloHosting
     {
         if (services.Any(d => d.ServiceType == typeof(ClusterLoadMonitor))) return services;
         services.AddSingleton<ClusterLoadMonitor>();
+        services.AddSingleton<ILoadView>(sp => sp.GetRequiredService<ClusterLoadMonitor>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterLoadMonitor>());
         return services;
     }
@@ -50,6 +53,13 @@ public static class SiloHosting
         silo.AddRedisGrainStorage(SessionGrain.Storage, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
         return silo;
     }
+}
+
+sealed class EngineStarter(EngineHost host) : IHostedService
+{
+    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;   // constructing it was the work
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    public override string ToString() => $"engine of {host.ModelName}";
 }
 
 /// <summary>Where a multi-process cluster keeps its membership and sessions: a Redis server, and the cluster's names in it.</summary>

@@ -1,37 +1,99 @@
 using SeaLion.Engine;
 using SeaLion.Gateway;
+using SeaLion.Silo;
 
 namespace SeaLion.Cli.Commands;
 
 /// <summary>
-/// `serve`: the all-in-one cluster in one process: an Orleans silo with this host's engine and the gRPC gateway,
-/// on the embedded default model unless --model is given. --engine sim serves the simulated H100 engine (the
-/// model folder gives only its config and tokenizer) in wall time scaled by --sim-time-scale. Stops cleanly on
-/// Ctrl-C / SIGTERM.
+/// The serving verbs. `serve`: the all-in-one cluster in one process (an Orleans silo with this host's engine and
+/// the gRPC gateway, localhost clustering, sessions in memory), on the embedded default model unless --model is
+/// given. `silo` and `gateway`: the processes of a multi-process cluster that find each other through Redis, where
+/// sessions are stored too. --engine sim serves the simulated H100 engine (the model folder gives only its config,
+/// tokenizer and chat template) in wall time scaled by --sim-time-scale. Each stops cleanly on Ctrl-C / SIGTERM.
 /// </summary>
 internal static class ServeCommand
 {
-    public static int Run(CliArgs a)
+    sealed record EngineChoice(bool Simulated, double TimeScale, EngineOptions Options)
     {
-        var (dir, options) = ModelArgs.Read(a);
-        string host = a.String("host") ?? "127.0.0.1";
-        int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
+        public string Describe => Simulated ? $"simulated H100 engine, time scale {TimeScale}" : "TorchSharp engine";
+    }
+
+    static EngineChoice ReadEngine(CliArgs a)
+    {
         string engine = a.String("engine") ?? "torch";
         long kvBytes = (long)a.Int("kv-cache-mb", 512, 1, 1 << 24) << 20;
         double scale = a.Double("sim-time-scale") ?? 1.0;
-        a.EnsureAllUsed();
         if (engine is not ("torch" or "sim")) throw new UsageException($"--engine must be torch or sim, got '{engine}'");
         if (scale <= 0) throw new UsageException($"--sim-time-scale must be positive, got {scale}");
+        return new EngineChoice(engine == "sim", scale, new EngineOptions { KvCacheBytes = kvBytes });
+    }
+
+    static string ReadHost(CliArgs a)
+    {
+        string host = a.String("host") ?? "127.0.0.1";
         if (!System.Net.IPAddress.TryParse(host, out _)) throw new UsageException($"--host must be an IP address, got '{host}'");
-        if (grpcPort == httpPort) throw new UsageException($"--grpc-port and --http-port must differ, both are {grpcPort}");
+        return host;
+    }
+
+    static RedisClusterOptions ReadRedis(CliArgs a) =>
+        new(a.Required("redis"), a.String("cluster-id") ?? "sealion", a.String("service-id") ?? "sealion");
+
+    static void Distinct(params (string Name, int Port)[] ports)
+    {
+        foreach (var g in ports.GroupBy(p => p.Port).Where(g => g.Count() > 1))
+            throw new UsageException($"{string.Join(" and ", g.Select(p => "--" + p.Name))} must differ, all are {g.Key}");
+    }
+
+    public static int Run(CliArgs a)
+    {
+        var (dir, options) = ModelArgs.Read(a);
+        string host = ReadHost(a);
+        int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
+        var engine = ReadEngine(a);
+        a.EnsureAllUsed();
+        Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         var app = AllInOneHost.Build(new AllInOneOptions
         {
             ModelDir = dir, Host = host, GrpcPort = grpcPort, HttpPort = httpPort, Model = options,
-            Engine = new EngineOptions { KvCacheBytes = kvBytes, MetricsName = "engine-0" },
-            Simulated = engine == "sim", SimulatedTimeScale = scale,
+            Engine = engine.Options with { MetricsName = "engine-0" }, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: serving {dir} ({(engine == "sim" ? $"simulated H100 engine, time scale {scale}" : "TorchSharp engine")}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}, health on http://{host}:{httpPort}/healthz; Ctrl-C stops"));
+            $"sealion: serving {dir} ({engine.Describe}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}, health and metrics on http://{host}:{httpPort}/healthz, /metrics; Ctrl-C stops"));
+        app.Run();
+        return 0;
+    }
+
+    public static int Silo(CliArgs a)
+    {
+        var (dir, options) = ModelArgs.Read(a);
+        string host = ReadHost(a);
+        var redis = ReadRedis(a);
+        int siloPort = a.Int("silo-port", 11111, 1, 65535), gatewayPort = a.Int("gateway-port", 30000, 1, 65535), httpPort = a.Int("http-port", 9090, 1, 65535);
+        var engine = ReadEngine(a);
+        a.EnsureAllUsed();
+        Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
+        var app = SiloHost.Build(new SiloHostOptions
+        {
+            ModelDir = dir, Redis = redis, Host = host, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
+            Model = options, Engine = engine.Options, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
+        });
+        app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
+            $"sealion: silo on {host}:{siloPort} (client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
+        app.Run();
+        return 0;
+    }
+
+    public static int Gateway(CliArgs a)
+    {
+        string dir = ModelLocator.Resolve(a.String("model"));
+        string host = ReadHost(a);
+        var redis = ReadRedis(a);
+        int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
+        a.EnsureAllUsed();
+        Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
+        var app = GatewayHost.Build(dir, "sea-lion-v2", redis, new GatewayEndpoints(host, grpcPort, httpPort));
+        app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
+            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}, health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
         app.Run();
         return 0;
     }

@@ -30,7 +30,7 @@ public sealed class SessionPlacementAttribute() : PlacementAttribute(SessionPlac
 /// to <see cref="ClusterLoadMonitor.Period"/> old, and without it a burst of new sessions would all land on the
 /// silo that looked emptiest.
 /// </summary>
-public sealed class SessionPlacementDirector(ClusterLoadMonitor monitor) : IPlacementDirector
+public sealed class SessionPlacementDirector(ILoadView loads) : IPlacementDirector
 {
     readonly Lock _lock = new();
     readonly Dictionary<SiloAddress, List<long>> _placedAt = [];
@@ -50,7 +50,7 @@ public sealed class SessionPlacementDirector(ClusterLoadMonitor monitor) : IPlac
     {
         var silos = context.GetCompatibleSilos(target);
         if (silos.Length == 0) throw new OrleansException("no active silo can host a session");
-        var samples = monitor.Samples;
+        var samples = loads.Samples;
         lock (_lock)
         {
             SiloAddress? best = null;

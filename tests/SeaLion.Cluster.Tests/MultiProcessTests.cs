@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SeaLion.Contracts.V1;
+using SeaLion.Model.Tests;
+
+namespace SeaLion.Cluster.Tests;
+
+/// <summary>One `sealion silo` or `sealion gateway` process, its output kept for failure messages.</summary>
+sealed class SealionProcess : IDisposable
+{
+    readonly Process _p;
+    readonly ConcurrentQueue<string> _lines = new();
+    public string Name { get; }
+    public int HttpPort { get; }
+
+    public SealionProcess(string name, int httpPort, string args)
+    {
+        Name = name;
+        HttpPort = httpPort;
+        string cli = Path.Combine(AppContext.BaseDirectory, "sealion.dll");
+        var psi = new ProcessStartInfo("dotnet", $"\"{cli}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        _p = Process.Start(psi)!;
+        _p.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _p.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _p.BeginOutputReadLine();
+        _p.BeginErrorReadLine();
+    }
+
+    public bool Exited => _p.HasExited;
+    public string Output => $"--- {Name} ---\n" + string.Join("\n", _lines.TakeLast(40));
+
+    public async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_p.HasExited) throw new InvalidOperationException($"{Name} exited with {_p.ExitCode}\n{Output}");
+            try { if ((await http.GetAsync($"http://127.0.0.1:{HttpPort}/healthz")).IsSuccessStatusCode) return; }
+            catch (HttpRequestException) { } catch (TaskCanceledException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"{Name} not healthy after {timeout}\n{Output}");
+    }
+
+    /// <summary>SIGTERM, as Ctrl-C or Kubernetes would stop it; true when it exited by itself within the timeout.</summary>
+    public bool Terminate(TimeSpan timeout)
+    {
+        if (_p.HasExited) return true;
+        Process.Start("kill", $"-TERM {_p.Id}")!.WaitForExit();
+        if (_p.WaitForExit(timeout)) return true;
+        _p.Kill(entireProcessTree: true);
+        return false;
+    }
+
+    public void Dispose()
+    {
+        Terminate(TimeSpan.FromSeconds(15));
+        _p.Dispose();
+    }
+}
+
+/// <summary>redis-server, three `sealion silo` processes (simulated engines) and a `sealion gateway`, on loopback.</summary>
+public sealed class MultiProcessFixture : IAsyncLifetime
+{
+    public RedisServer Redis { get; } = new();
+    internal List<SealionProcess> Silos { get; } = [];
+    internal SealionProcess Gateway { get; private set; } = null!;
+    public GrpcChannel Channel { get; private set; } = null!;
+    public Inference.InferenceClient Client { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        string model = TestModels.Get(), cluster = "mp-" + Guid.NewGuid().ToString("N")[..8];
+        string common = $"--redis {Redis.Connection} --cluster-id {cluster} --model \"{model}\"";
+        for (int i = 0; i < 3; i++)
+        {
+            int http = Ports.Free();
+            Silos.Add(new SealionProcess($"silo{i}", http,
+                $"silo {common} --engine sim --sim-time-scale 0.05 --silo-port {Ports.Free()} --gateway-port {Ports.Free()} --http-port {http}"));
+        }
+        foreach (var s in Silos) await s.WaitHealthyAsync(TimeSpan.FromMinutes(2));
+        int grpc = Ports.Free(), gwHttp = Ports.Free();
+        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp}");
+        await Gateway.WaitHealthyAsync(TimeSpan.FromMinutes(2));
+        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        Client = new Inference.InferenceClient(Channel);
+    }
+
+    public Task DisposeAsync()
+    {
+        Channel?.Dispose();
+        Gateway?.Dispose();
+        foreach (var s in Silos) s.Dispose();
+        Redis.Dispose();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>How many keys the Redis server holds (sessions and the membership table live there).</summary>
+    public int RedisKeys()
+    {
+        using var c = new TcpClient("127.0.0.1", Redis.Port);
+        var s = c.GetStream();
+        s.Write("DBSIZE\r\n"u8);
+        var buf = new byte[64];
+        int n = s.Read(buf);
+        return int.Parse(Encoding.ASCII.GetString(buf, 0, n).TrimStart(':').Trim());
+    }
+}
+
+public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
+{
+    readonly MultiProcessFixture f;
+    public MultiProcessTests(MultiProcessFixture f) => this.f = f;
+
+    static async Task<List<GenerateResponse>> Collect(AsyncServerStreamingCall<GenerateResponse> call)
+    {
+        var list = new List<GenerateResponse>();
+        await foreach (var r in call.ResponseStream.ReadAllAsync()) list.Add(r);
+        return list;
+    }
+
+    static ChatRequest Turn(string session, string user)
+    {
+        var r = new ChatRequest { SessionId = session, Sampling = new SamplingParams { Temperature = 0, MaxTokens = 5, IgnoreEos = true } };
+        r.Messages.Add(new ChatMessage { Role = "user", Content = user });
+        return r;
+    }
+
+    [Fact]
+    public async Task Sessions_live_in_redis_follow_their_engine_and_survive_a_silo_stopped_with_sigterm()
+    {
+        int keysBefore = f.RedisKeys();
+        var ids = Enumerable.Range(0, 12).Select(i => $"mp-{i}").ToArray();
+        var t1 = await Task.WhenAll(ids.Select(id => Collect(f.Client.Chat(Turn(id, Sessions.Long($"Sesi {id}."))))));
+        Assert.True(f.RedisKeys() >= keysBefore + ids.Length, $"{f.RedisKeys()} keys in Redis after {ids.Length} sessions (was {keysBefore})");
+        var t2 = await Task.WhenAll(ids.Select(id => Collect(f.Client.Chat(Turn(id, "Lanjut.")))));
+        for (int i = 0; i < ids.Length; i++)
+            Assert.True(t2[i][^1].Usage.CachedTokens >= t1[i][^1].Usage.PromptTokens / 16 * 16,
+                $"{ids[i]}: turn 2 cached {t2[i][^1].Usage.CachedTokens}, turn 1 prompt {t1[i][^1].Usage.PromptTokens}");
+
+        // Stop one silo as an operator would; every session keeps its history and goes on elsewhere.
+        Assert.True(f.Silos[1].Terminate(TimeSpan.FromSeconds(30)), "the silo did not stop within 30 s of SIGTERM\n" + f.Silos[1].Output);
+        foreach (var id in ids)
+        {
+            var s = await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id });
+            Assert.Equal(["user", "assistant", "user", "assistant"], s.Messages.Select(m => m.Role));
+        }
+        var t3 = await Task.WhenAll(ids.Select(id => Collect(f.Client.Chat(Turn(id, "Sekali lagi.")))));
+        Assert.All(t3, t => Assert.Equal(5, t.Sum(r => r.TokenIds.Count)));
+        var after = await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = ids[0] });
+        Assert.Equal(6, after.Messages.Count);
+    }
+
+    [Fact]
+    public async Task The_gateway_serves_generate_and_rejects_bad_input_while_staying_up()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 9000 } })));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("8192", e.Status.Detail);
+        var outs = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 4, IgnoreEos = true } }))));
+        Assert.All(outs, o => Assert.Equal(4, o.Sum(r => r.TokenIds.Count)));
+        Assert.False(f.Gateway.Exited);
+    }
+}
