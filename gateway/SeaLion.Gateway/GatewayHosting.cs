@@ -26,8 +26,7 @@ public static class GatewayHosting
 {
     public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model)
     {
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(endpoints.Host);
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -46,7 +46,7 @@ public static class EngineBenchmark
 
     static SamplingParams Params(int output) => new() { Temperature = 0, MaxTokens = output, IgnoreEos = true };
 
-    static double Percentile(List<double> xs, double p)
+    public static double Percentile(List<double> xs, double p)
     {
         if (xs.Count == 0) return double.NaN;
         xs.Sort();

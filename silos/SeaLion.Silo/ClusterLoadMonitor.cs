@@ -20,7 +20,7 @@ public interface ILoadView
 /// <see cref="Period"/> (membership from the management grain every second). Silos run it for the session placement
 /// director, the gateway for its engine router. Reads never block on the network.
 /// </summary>
-public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoadMonitor> log) : BackgroundService, ILoadView
+public sealed class ClusterLoadMonitor(IGrainFactory grains, IHostApplicationLifetime lifetime, ILogger<ClusterLoadMonitor> log) : BackgroundService, ILoadView
 {
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
     static readonly TimeSpan MembershipPeriod = TimeSpan.FromSeconds(1);
@@ -73,12 +73,22 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoad
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        // Poll once the host has started: before that the silo (or the client's connection) is not up.
+        var started = new TaskCompletionSource();
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled()))
         {
-            try { await RefreshAsync(stoppingToken); }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { break; }
+            try { await started.Task; }
+            catch (OperationCanceledException) { return; }
+        }
+        // Stop polling as soon as the host starts stopping: the silo may stop before this service does.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
+        while (!stop.IsCancellationRequested)
+        {
+            try { await RefreshAsync(stop.Token); }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
             catch (Exception e) { log.LogDebug(e, "cluster load poll failed; retrying"); _membershipAt = 0; }
-            try { await Task.Delay(Period, stoppingToken); }
+            try { await Task.Delay(Period, stop.Token); }
             catch (OperationCanceledException) { break; }
         }
     }

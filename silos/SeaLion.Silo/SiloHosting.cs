@@ -45,6 +45,22 @@ public static class SiloHosting
         return services;
     }
 
+    /// <summary>
+    /// Logs to stderr (stdout stays for a command's own output, e.g. a benchmark's JSON): warnings and up, SeaLion's
+    /// own information. Startup chatter that is not actionable here is raised to errors only: the silo's server-GC
+    /// note, the watchdog's first check (it reports time since boot), and Orleans' placement retries while the
+    /// cluster manifest propagates (a placement that finally fails still surfaces as an exception).
+    /// </summary>
+    public static void ConfigureSeaLionLogging(this WebApplicationBuilder builder)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        foreach (var noisy in new[] { "Orleans.Runtime.Silo", "Orleans.Runtime.Watchdog", "Polly" })
+            builder.Logging.AddFilter(noisy, LogLevel.Error);
+    }
+
     /// <summary>Redis membership (the cluster's silos find each other there) and Redis session storage.</summary>
     public static ISiloBuilder UseRedis(this ISiloBuilder silo, RedisClusterOptions redis)
     {
@@ -90,8 +106,7 @@ public static class SiloHost
     public static WebApplication Build(SiloHostOptions o)
     {
         var builder = WebApplication.CreateBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(o.Host);
         builder.WebHost.ConfigureKestrel(k => k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1));
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? $"engine-{o.SiloPort}" };

@@ -94,7 +94,22 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
         Assert.True(r.GetProperty("decode_tok_s").GetDouble() > 0);
     }
 
+    [Fact]
+    public void Bench_cluster_compares_the_gateway_with_the_engine_alone_and_checks_every_token()
+    {
+        var (code, stdout, err) = Run("bench", "cluster", "--streams", "6", "--prompt-len", "16", "--gen-len", "6", "--sim-time-scale", "0.1");
+        Assert.True(code == 0, err);
+        var r = JsonDocument.Parse(stdout).RootElement;
+        Assert.True(r.GetProperty("every_token_in_order").GetBoolean());
+        Assert.Equal(36, r.GetProperty("through_gateway").GetProperty("tokens").GetInt64());
+        Assert.Equal(36, r.GetProperty("engine_alone").GetProperty("tokens").GetInt64());
+        Assert.True(r.GetProperty("through_gateway").GetProperty("itl_p50_ms").GetDouble() > 0);
+    }
+
     [Theory]
+    [InlineData(2, "--redis", "silo", "--engine", "sim")]
+    [InlineData(2, "--silo-port and --gateway-port", "silo", "--redis", "127.0.0.1:1", "--silo-port", "5000", "--gateway-port", "5000")]
+    [InlineData(2, "--engine", "serve", "--engine", "gpu")]
     [InlineData(2, "--bogus", "generate", "--prompt", "x", "--bogus", "1")]
     [InlineData(2, "--prompt-ids", "generate", "--prompt", "x", "--prompt-ids", "1")]
     [InlineData(2, "--temperature", "generate", "--prompt", "x", "--temperature", "hot")]

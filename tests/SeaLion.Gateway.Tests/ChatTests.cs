@@ -101,6 +101,21 @@ public sealed class ChatTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task A_second_turn_while_one_runs_is_aborted_and_the_first_goes_on()
+    {
+        string id = "busy-" + Guid.NewGuid().ToString("N");
+        using var first = server.Client.Chat(Turn(id, "Ceritakan panjang lebar.", maxTokens: 40));
+        Assert.True(await first.ResponseStream.MoveNext(CancellationToken.None));
+        var e = await Assert.ThrowsAsync<RpcException>(() => Collect(server.Client.Chat(Turn(id, "Dan lagi?"))));
+        Assert.Equal(StatusCode.Aborted, e.StatusCode);
+        Assert.Contains("turn in progress", e.Status.Detail);
+        int tokens = first.ResponseStream.Current.TokenIds.Count;
+        while (await first.ResponseStream.MoveNext(CancellationToken.None)) tokens += first.ResponseStream.Current.TokenIds.Count;
+        Assert.Equal(40, tokens);
+        Assert.Equal(2, (await server.Client.GetSessionAsync(new GetSessionRequest { SessionId = id })).Messages.Count);
+    }
+
+    [Fact]
     public async Task A_cancelled_turn_leaves_the_history_as_it_was()
     {
         string id = "cancel-" + Guid.NewGuid().ToString("N");
@@ -113,13 +128,17 @@ public sealed class ChatTests(ServerFixture server)
             await foreach (var _ in call.ResponseStream.ReadAllAsync(cts.Token))
                 if (++seen == 2) cts.Cancel();
         });
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        SeaLion.Contracts.V1.Session s;
-        do { s = await server.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }); }
-        while (s.Messages.Count != 2 && DateTime.UtcNow < deadline);
+        var s = await server.Client.GetSessionAsync(new GetSessionRequest { SessionId = id });
         Assert.Equal(2, s.Messages.Count);
-        // The session is free again: the next turn runs.
-        var next = await Collect(server.Client.Chat(Turn(id, "Singkat saja.")));
+        // The session frees itself once the cancelled stream is disposed (ABORTED "turn in progress" until then).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        List<GenerateResponse>? next = null;
+        while (next is null)
+        {
+            try { next = await Collect(server.Client.Chat(Turn(id, "Singkat saja."))); }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Aborted && DateTime.UtcNow < deadline) { await Task.Delay(20); }
+        }
         Assert.Equal(6, next.Sum(r => r.TokenIds.Count));
+        Assert.Equal(4, (await server.Client.GetSessionAsync(new GetSessionRequest { SessionId = id })).Messages.Count);
     }
 }
