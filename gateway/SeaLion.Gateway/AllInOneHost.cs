@@ -38,13 +38,14 @@ public static class AllInOneHost
         try
         {
             var builder = WebApplication.CreateBuilder();
-            builder.AddSeaLionGateway(new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort),
-                new ModelCatalog(o.ModelName, host.Tokenizer, host.Config.MaxPositions, host.Config.VocabSize));
+            var endpoints = new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort);
+            builder.AddSeaLionGateway(endpoints,
+                new ModelCatalog(o.ModelName, host.Tokenizer, host.Template, host.Config.MaxPositions, host.Config.VocabSize));
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
                 .AddMemoryGrainStorage(SessionGrain.Storage)
                 .AddSeaLionSilo(_ => host));
-            return builder.Build().MapSeaLionGateway();
+            return builder.Build().MapSeaLionGateway(endpoints);
         }
         catch
         {

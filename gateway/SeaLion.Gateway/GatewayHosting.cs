@@ -9,6 +9,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Prometheus;
+using SeaLion.Gateway.OpenAi;
 using SeaLion.Silo;
 using StackExchange.Redis;
 
@@ -36,6 +37,7 @@ public static class GatewayHosting
         builder.Services.AddSingleton(model);
         builder.Services.AddClusterLoadMonitor();
         builder.Services.AddSingleton<IEngineRouter, LeastLoadedRouter>();
+        builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ClusterHealthCheck>();
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();
@@ -44,9 +46,10 @@ public static class GatewayHosting
         return builder;
     }
 
-    public static WebApplication MapSeaLionGateway(this WebApplication app)
+    public static WebApplication MapSeaLionGateway(this WebApplication app, GatewayEndpoints endpoints)
     {
         app.MapGrpcService<InferenceService>();
+        app.MapOpenAi(endpoints.HttpPort);
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", async (ClusterHealthCheck check, CancellationToken ct) =>
@@ -85,6 +88,6 @@ public static class GatewayHost
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
             c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
         });
-        return builder.Build().MapSeaLionGateway();
+        return builder.Build().MapSeaLionGateway(endpoints);
     }
 }

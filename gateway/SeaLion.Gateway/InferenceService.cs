@@ -12,10 +12,11 @@ namespace SeaLion.Gateway;
 /// key "tenant/session"; the tenant comes from the x-sealion-tenant header, "default" without one). A client that
 /// cancels ends the grain stream, which aborts the request in the engine.
 /// </summary>
-public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, IEngineRouter router) : Inference.InferenceBase
+public sealed class InferenceService(ClusterCalls cluster) : Inference.InferenceBase
 {
     public const int MaxPromptChars = 1 << 20;
     public const string TenantHeader = "x-sealion-tenant";
+    ModelCatalog model => cluster.Model;
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
     {
@@ -30,18 +31,11 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, I
             GenerateRequest.PromptOneofCase.TokenIds => request.TokenIds.Ids.ToArray(),
             _ => throw Invalid("prompt is missing: set text or token_ids"),
         };
-        foreach (int id in ids)
-            if (id < 0 || id >= model.VocabSize) throw Invalid($"prompt.token_ids holds {id}, outside the vocabulary [0, {model.VocabSize})");
+        if (cluster.CheckIds(ids, "prompt.token_ids") is { } badId) throw Invalid(badId);
         var sampling = ToSpec(request.Sampling);
-        if (ids.Length + sampling.MaxTokens > model.ContextLength)
-            throw Invalid($"prompt ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {model.ContextLength}");
+        if (cluster.CheckFits(ids.Length, sampling.MaxTokens) is { } tooLong) throw Invalid(tooLong);
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
-
-        string engineId = await router.PickAsync(ids, context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.Unavailable, "no engine is serving: the cluster has no healthy silo"));
-        using var lease = router.Open(engineId);
-        var engine = grains.GetGrain<IEngineGrain>(engineId);
-        await Stream(engine.Generate(new EngineGenerateRequest(requestId, ids, sampling)), requestId, responses, context);
+        await Stream(cluster.Generate(ids, sampling, requestId, context.CancellationToken), requestId, responses, context);
     }
 
     public override async Task Chat(ChatRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
@@ -52,13 +46,12 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, I
         if (ChatLimits.Check(messages) is { } error) throw Invalid(error);
         var sampling = ToSpec(request.Sampling);
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
-        var session = grains.GetGrain<ISessionGrain>(key);
-        await Stream(session.Chat(new ChatTurnRequest(requestId, messages, sampling)), requestId, responses, context);
+        await Stream(cluster.Chat(key, messages, sampling, requestId, context.CancellationToken), requestId, responses, context);
     }
 
     public override async Task<Session> GetSession(GetSessionRequest request, ServerCallContext context)
     {
-        var snapshot = await grains.GetGrain<ISessionGrain>(SessionKey(request.SessionId, context)).Get()
+        var snapshot = await cluster.Session(SessionKey(request.SessionId, context)).Get()
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"session '{request.SessionId}' does not exist"));
         var r = new Session { SessionId = request.SessionId, Model = snapshot.Model };
         r.Messages.AddRange(snapshot.Messages.Select(m => new ChatMessage { Role = m.Role, Content = m.Content }));
@@ -67,7 +60,7 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, I
 
     public override async Task<DeleteSessionResponse> DeleteSession(DeleteSessionRequest request, ServerCallContext context)
     {
-        try { return new DeleteSessionResponse { Deleted = await grains.GetGrain<ISessionGrain>(SessionKey(request.SessionId, context)).Delete() }; }
+        try { return new DeleteSessionResponse { Deleted = await cluster.Session(SessionKey(request.SessionId, context)).Delete() }; }
         catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
     }
 
@@ -76,9 +69,10 @@ public sealed class InferenceService(IGrainFactory grains, ModelCatalog model, I
     {
         try
         {
-            await foreach (var chunk in chunks.WithCancellation(context.CancellationToken))
+            await foreach (var chunk in chunks)
                 await responses.WriteAsync(ToResponse(requestId, chunk), context.CancellationToken);
         }
+        catch (NoEngineException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
         catch (ArgumentException e) { throw Invalid(e.Message); }
         catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
     }

@@ -1,15 +1,17 @@
 using SeaLion.Model;
+using SeaLion.Templates;
 using SeaLion.Tokenization;
 
 namespace SeaLion.Gateway;
 
-/// <summary>The model the cluster serves, as the gateway needs it: name, tokenizer and limits.</summary>
-public sealed record ModelCatalog(string Name, BpeTokenizer Tokenizer, int ContextLength, int VocabSize)
+/// <summary>The model the cluster serves, as the gateway needs it: name, tokenizer, chat template and limits.</summary>
+public sealed record ModelCatalog(string Name, BpeTokenizer Tokenizer, ChatTemplate Template, int ContextLength, int VocabSize)
 {
-    /// <summary>From a model folder's config and tokenizer files (no weights are read).</summary>
+    /// <summary>From a model folder's config, tokenizer and tokenizer_config (chat template) files; no weights are read.</summary>
     public static ModelCatalog FromDirectory(string dir, string name)
     {
         var config = LlamaConfig.FromDirectory(dir);
-        return new ModelCatalog(name, BpeTokenizer.FromDirectory(dir), config.MaxPositions, config.VocabSize);
+        return new ModelCatalog(name, BpeTokenizer.FromDirectory(dir), ChatTemplate.FromTokenizerConfig(Path.Combine(dir, "tokenizer_config.json")),
+            config.MaxPositions, config.VocabSize);
     }
 }

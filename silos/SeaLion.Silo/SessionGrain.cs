@@ -55,9 +55,11 @@ public sealed class SessionGrain(
         // The template writes the BOS token itself, and special-token strings in it become special tokens.
         string prompt = host.Template.Render(history.Select(m => new ChatMessage(m.Role, m.Content)).ToList(), addGenerationPrompt: true);
         int[] ids = host.Tokenizer.Encode(prompt, addBos: false);
-        var sampling = request.Sampling.ToEngine();
-        sampling.Validate(host.Config.VocabSize);
         int context = host.Config.MaxPositions;
+        // MaxTokens 0: the rest of the context (only this grain knows how long the history is).
+        var spec = request.Sampling.MaxTokens == 0 ? request.Sampling with { MaxTokens = Math.Max(1, context - ids.Length) } : request.Sampling;
+        var sampling = spec.ToEngine();
+        sampling.Validate(host.Config.VocabSize);
         if (ids.Length + sampling.MaxTokens > context)
             throw new ArgumentException($"session history with the new messages ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {context}");
 

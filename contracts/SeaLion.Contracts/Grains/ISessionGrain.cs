@@ -3,7 +3,10 @@ namespace SeaLion.Contracts.Grains;
 [GenerateSerializer, Immutable]
 public sealed record ChatMessageSpec([property: Id(0)] string Role, [property: Id(1)] string Content);
 
-/// <summary>One turn of a conversation: the messages to append (usually one user message) and how to sample the reply.</summary>
+/// <summary>
+/// One turn of a conversation: the messages to append (usually one user message) and how to sample the reply;
+/// Sampling.MaxTokens 0 means the rest of the context after the rendered history.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ChatTurnRequest([property: Id(0)] string RequestId, [property: Id(1)] ChatMessageSpec[] Messages, [property: Id(2)] SamplingSpec Sampling);
 

@@ -1,0 +1,450 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using SeaLion.Contracts.Grains;
+using SeaLion.Templates;
+
+namespace SeaLion.Gateway.OpenAi;
+
+/// <summary>
+/// The OpenAI-compatible REST API on the gateway's HTTP/1.1 port: POST /v1/chat/completions, POST /v1/completions
+/// (streaming as server-sent events with "data: [DONE]", or one JSON body), GET /v1/models. Field names, chunk
+/// shapes and finish reasons as the official clients expect; errors as {"error": {...}} with the HTTP status.
+/// Server-side sessions: a chat completion with the X-SeaLion-Session header sends only the new messages and goes
+/// through the same session grain as gRPC Chat. Where OpenAI is silent, vLLM's choices: max_tokens defaults to
+/// the rest of the context; top_k, min_p, repetition_penalty and ignore_eos are accepted as extras.
+/// </summary>
+public static class OpenAiEndpoints
+{
+    public const long MaxBodyBytes = 8 << 20;
+    public const string SessionHeader = "X-SeaLion-Session";
+    public const int MaxChoices = 16;
+    public const int MaxMessages = 4096;
+    static readonly long Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    public static IEndpointRouteBuilder MapOpenAi(this IEndpointRouteBuilder app, int httpPort)
+    {
+        var v1 = app.MapGroup("/v1").RequireHost($"*:{httpPort}");
+        v1.MapGet("/models", (ClusterCalls c) => Results.Json(new { @object = "list", data = new[] { ModelObject(c) } }));
+        v1.MapGet("/models/{id}", (string id, ClusterCalls c) => id == c.Model.Name ? Results.Json(ModelObject(c))
+            : Results.Json(ErrorBody(new OpenAiException(404, $"the model '{id}' does not exist; this server serves '{c.Model.Name}'", "model", code: "model_not_found")), statusCode: 404));
+        v1.MapPost("/chat/completions", (HttpContext ctx, ClusterCalls c) => Run(ctx, () => ChatCompletions(ctx, c)));
+        v1.MapPost("/completions", (HttpContext ctx, ClusterCalls c) => Run(ctx, () => Completions(ctx, c)));
+        return app;
+    }
+
+    static object ModelObject(ClusterCalls c) => new { id = c.Model.Name, @object = "model", created = Created, owned_by = "sealion", max_model_len = c.Model.ContextLength };
+
+    // ---- errors -------------------------------------------------------------------------------------------------
+
+    static object ErrorBody(OpenAiException e) => new { error = new { message = e.Message, type = e.Type, param = e.Param, code = e.Code } };
+
+    static async Task Run(HttpContext ctx, Func<Task> handler)
+    {
+        OpenAiException? error = null;
+        try { await handler(); }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { return; }   // the client left
+        catch (OpenAiException e) { error = e; }
+        catch (ArgumentException e) { error = OpenAiException.Invalid(e.Message.Split(" (Parameter")[0]); }
+        catch (TemplateException e) { error = OpenAiException.Invalid("the chat template refused these messages: " + e.Message, "messages"); }
+        catch (SessionBusyException e) { error = new OpenAiException(409, e.Message, SessionHeader, "conflict_error", "session_busy"); }
+        catch (NoEngineException e) { error = new OpenAiException(503, e.Message, type: "service_unavailable", code: "no_engine"); }
+        catch (Exception e) { error = new OpenAiException(500, "the server failed: " + e.Message, type: "server_error"); }
+        if (error is null) return;
+        if (!ctx.Response.HasStarted)
+            await Results.Json(ErrorBody(error), statusCode: error.Status).ExecuteAsync(ctx);
+        else
+        {
+            // Mid-stream: the status is sent already; the error goes out as an event, then the stream ends.
+            await Sse(ctx, ErrorBody(error));
+            await ctx.Response.WriteAsync("data: [DONE]\n\n");
+        }
+    }
+
+    // ---- request parsing ----------------------------------------------------------------------------------------
+
+    static async Task<OpenAiRequest> ReadBody(HttpContext ctx)
+    {
+        if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
+        if (ctx.Request.ContentLength > MaxBodyBytes)
+            throw new OpenAiException(413, $"the request body has {ctx.Request.ContentLength} bytes; the limit is {MaxBodyBytes}");
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(ctx.Request.Body, default, ctx.RequestAborted);
+            return new OpenAiRequest(doc.RootElement.Clone());
+        }
+        catch (JsonException e) { throw OpenAiException.Invalid($"the request body is not valid JSON: {e.Message}"); }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw new OpenAiException(413, $"the request body is over the limit of {MaxBodyBytes} bytes"); }
+    }
+
+    static void CheckModel(OpenAiRequest r, ClusterCalls c)
+    {
+        string model = r.String("model", 256) ?? throw OpenAiException.Invalid("model is required", "model");
+        if (model != c.Model.Name)
+            throw new OpenAiException(404, $"the model '{model}' does not exist; this server serves '{c.Model.Name}'", "model", code: "model_not_found");
+    }
+
+    static bool IncludeUsage(OpenAiRequest r, bool stream)
+    {
+        if (r.Get("stream_options") is not { } o) return false;
+        if (!stream) throw OpenAiException.Invalid("stream_options is only allowed with stream: true", "stream_options");
+        if (o.ValueKind != JsonValueKind.Object) throw OpenAiException.Invalid($"stream_options must be an object, got {OpenAiRequest.Describe(o)}", "stream_options");
+        return new OpenAiRequest(o).Bool("include_usage") ?? false;
+    }
+
+    static ChatMessageSpec[] Messages(OpenAiRequest r)
+    {
+        if (r.Get("messages") is not { } m) throw OpenAiException.Invalid("messages is required", "messages");
+        if (m.ValueKind != JsonValueKind.Array) throw OpenAiException.Invalid($"messages must be an array, got {OpenAiRequest.Describe(m)}", "messages");
+        int count = m.GetArrayLength();
+        if (count == 0) throw OpenAiException.Invalid("messages is empty", "messages");
+        if (count > MaxMessages) throw OpenAiException.Invalid($"messages has {count} entries; the limit is {MaxMessages}", "messages");
+        var list = new List<ChatMessageSpec>(count);
+        int i = 0;
+        foreach (var e in m.EnumerateArray())
+        {
+            string at = $"messages[{i++}]";
+            if (e.ValueKind != JsonValueKind.Object) throw OpenAiException.Invalid($"{at} must be an object, got {OpenAiRequest.Describe(e)}", "messages");
+            var msg = new OpenAiRequest(e);
+            string role = msg.String("role", 64) ?? throw OpenAiException.Invalid($"{at}.role is required", "messages");
+            if (role == "developer") role = "system";   // OpenAI's newer name for the system role
+            if (!ChatLimits.Roles.Contains(role))
+                throw OpenAiException.Invalid($"{at}.role is '{role}'; it must be one of system, developer, user, assistant", "messages");
+            string content = msg.Get("content") switch
+            {
+                null => throw OpenAiException.Invalid($"{at}.content is required", "messages"),
+                { ValueKind: JsonValueKind.String } s => s.GetString()!,
+                { ValueKind: JsonValueKind.Array } parts => string.Concat(parts.EnumerateArray().Select((p, j) =>
+                    p.ValueKind == JsonValueKind.Object && p.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "text"
+                        && p.TryGetProperty("text", out var tx) && tx.ValueKind == JsonValueKind.String
+                        ? tx.GetString()
+                        : throw OpenAiException.Invalid($"{at}.content[{j}] must be a text part {{\"type\": \"text\", \"text\": ...}}; this model reads text only", "messages"))),
+                { } other => throw OpenAiException.Invalid($"{at}.content must be a string or an array of text parts, got {OpenAiRequest.Describe(other)}", "messages"),
+            };
+            if (content.Length > ChatLimits.MaxMessageChars)
+                throw OpenAiException.Invalid($"{at}.content has {content.Length} characters; the limit is {ChatLimits.MaxMessageChars}", "messages");
+            list.Add(new ChatMessageSpec(role, content));
+        }
+        return list.ToArray();
+    }
+
+    // ---- chat completions ---------------------------------------------------------------------------------------
+
+    static async Task ChatCompletions(HttpContext ctx, ClusterCalls c)
+    {
+        var r = await ReadBody(ctx);
+        CheckModel(r, c);
+        r.Unsupported("tools", "functions", "tool_choice", "function_call", "audio", "prediction", "web_search_options");
+        if (r.Get("response_format") is { } rf && !(rf.ValueKind == JsonValueKind.Object && rf.TryGetProperty("type", out var rft) && rft.ValueKind == JsonValueKind.String && rft.GetString() == "text"))
+            throw OpenAiException.Invalid("response_format other than {\"type\": \"text\"} is not supported by this server", "response_format");
+        var messages = Messages(r);
+        int n = (int)(r.Integer("n", 1, MaxChoices) ?? 1);
+        bool stream = r.Bool("stream") ?? false;
+        bool includeUsage = IncludeUsage(r, stream);
+        bool logprobs = r.Bool("logprobs") ?? false;
+        int? top = (int?)r.Integer("top_logprobs", 0, 20);
+        if (top is not null && !logprobs) throw OpenAiException.Invalid("top_logprobs needs logprobs: true", "top_logprobs");
+        long? maxTokens = r.Integer("max_completion_tokens", 1, int.MaxValue) ?? r.Integer("max_tokens", 1, int.MaxValue);
+        r.String("user", 256);
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var ct = ctx.RequestAborted;
+
+        List<IAsyncEnumerable<GenerateChunk>> streams = [];
+        string? session = ctx.Request.Headers[SessionHeader].FirstOrDefault();
+        if (session is not null)
+        {
+            if (ChatLimits.CheckSessionId(session) is { } bad) throw OpenAiException.Invalid($"header {SessionHeader}: {bad}", SessionHeader);
+            if (n != 1) throw OpenAiException.Invalid($"n must be 1 in a session turn, got {n}", "n");
+            if (ChatLimits.Check(messages) is { } badTurn) throw OpenAiException.Invalid(badTurn, "messages");
+            // 0 = the rest of the context: only the session grain knows how long the history is.
+            var spec = r.Sampling(1, logprobs ? top ?? 0 : null) with { MaxTokens = (int)(maxTokens ?? 0) };
+            streams.Add(c.Chat($"{Tenant(ctx)}/{session}", messages, spec, id, ct));
+        }
+        else
+        {
+            string prompt = c.Model.Template.Render(messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList(), addGenerationPrompt: true);
+            int[] ids = c.Model.Tokenizer.Encode(prompt, addBos: false);   // the template writes BOS itself
+            int max = (int)(maxTokens ?? c.Model.ContextLength - ids.Length);
+            if (max < 1) throw OpenAiException.Invalid($"messages ({ids.Length} tokens) fill the context length of {c.Model.ContextLength}", "messages");
+            if (c.CheckFits(ids.Length, max, "messages") is { } tooLong) throw OpenAiException.Invalid(tooLong, maxTokens is null ? "messages" : "max_tokens");
+            var spec = r.Sampling(max, logprobs ? top ?? 0 : null);
+            for (int i = 0; i < n; i++)
+                streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, n == 1 ? id : $"{id}-{i}", ct));
+        }
+
+        var renderer = new ChatRenderer(c, id, logprobs);
+        if (stream) await StreamOut(ctx, Merge(streams, ct), n, renderer, includeUsage);
+        else await Results.Json(renderer.Whole(await Collect(Merge(streams, ct), n))).ExecuteAsync(ctx);
+    }
+
+    static string Tenant(HttpContext ctx) => ctx.Request.Headers[InferenceService.TenantHeader].FirstOrDefault() is { } t
+        ? (ChatLimits.CheckSessionId(t) is { } bad ? throw OpenAiException.Invalid($"header {InferenceService.TenantHeader}: " + bad.Replace("session_id", "tenant")) : t)
+        : "default";
+
+    // ---- completions --------------------------------------------------------------------------------------------
+
+    static async Task Completions(HttpContext ctx, ClusterCalls c)
+    {
+        var r = await ReadBody(ctx);
+        CheckModel(r, c);
+        r.Unsupported("suffix");
+        if (r.Bool("echo") == true) throw OpenAiException.Invalid("echo is not supported by this server", "echo");
+        int n = (int)(r.Integer("n", 1, MaxChoices) ?? 1);
+        if (r.Integer("best_of", 1, MaxChoices) is { } bestOf && bestOf != n) throw OpenAiException.Invalid($"best_of must equal n ({n}) on this server, got {bestOf}", "best_of");
+        bool stream = r.Bool("stream") ?? false;
+        bool includeUsage = IncludeUsage(r, stream);
+        int? logprobs = (int?)r.Integer("logprobs", 0, 20);
+        long? maxTokens = r.Integer("max_tokens", 1, int.MaxValue);
+        r.String("user", 256);
+        var prompts = Prompts(r, c);
+        if (prompts.Count * n > MaxChoices * 4) throw OpenAiException.Invalid($"{prompts.Count} prompts x n = {n} is {prompts.Count * n} choices; the limit is {MaxChoices * 4}", "n");
+        string id = "cmpl-" + Guid.NewGuid().ToString("N");
+        var streams = new List<IAsyncEnumerable<GenerateChunk>>();
+        for (int p = 0; p < prompts.Count; p++)
+        {
+            int[] ids = prompts[p];
+            int max = (int)(maxTokens ?? 16);   // OpenAI's default for completions
+            if (c.CheckFits(ids.Length, max, prompts.Count == 1 ? "prompt" : $"prompt[{p}]") is { } tooLong) throw OpenAiException.Invalid(tooLong, "max_tokens");
+            var spec = r.Sampling(max, logprobs);
+            for (int i = 0; i < n; i++)
+                streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, $"{id}-{p * n + i}", ctx.RequestAborted));
+        }
+        var renderer = new CompletionRenderer(c, id, logprobs is not null);
+        if (stream) await StreamOut(ctx, Merge(streams, ctx.RequestAborted), streams.Count, renderer, includeUsage);
+        else await Results.Json(renderer.Whole(await Collect(Merge(streams, ctx.RequestAborted), streams.Count))).ExecuteAsync(ctx);
+    }
+
+    /// <summary>"prompt": a string, an array of strings, an array of token ids, or an array of arrays of token ids.</summary>
+    static List<int[]> Prompts(OpenAiRequest r, ClusterCalls c)
+    {
+        int[] Text(string s, string at)
+        {
+            if (s.Length == 0) throw OpenAiException.Invalid($"{at} is empty", "prompt");
+            if (s.Length > ChatLimits.MaxMessageChars) throw OpenAiException.Invalid($"{at} has {s.Length} characters; the limit is {ChatLimits.MaxMessageChars}", "prompt");
+            return c.Model.Tokenizer.Encode(s, addBos: c.Model.Tokenizer.AddBosByDefault);
+        }
+        int[] Ids(JsonElement a, string at)
+        {
+            var ids = a.EnumerateArray().Select((e, i) => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v
+                : throw OpenAiException.Invalid($"{at}[{i}] must be a token id (an integer), got {OpenAiRequest.Describe(e)}", "prompt")).ToArray();
+            if (ids.Length == 0) throw OpenAiException.Invalid($"{at} is empty", "prompt");
+            if (c.CheckIds(ids, at) is { } bad) throw OpenAiException.Invalid(bad, "prompt");
+            return ids;
+        }
+        var p = r.Get("prompt") ?? throw OpenAiException.Invalid("prompt is required", "prompt");
+        if (p.ValueKind == JsonValueKind.String) return [Text(p.GetString()!, "prompt")];
+        if (p.ValueKind != JsonValueKind.Array || p.GetArrayLength() == 0)
+            throw OpenAiException.Invalid($"prompt must be a string, an array of strings or token ids, got {(p.ValueKind == JsonValueKind.Array ? "an empty array" : OpenAiRequest.Describe(p))}", "prompt");
+        var first = p[0];
+        if (first.ValueKind == JsonValueKind.Number) return [Ids(p, "prompt")];
+        return p.EnumerateArray().Select((e, i) => e.ValueKind switch
+        {
+            JsonValueKind.String => Text(e.GetString()!, $"prompt[{i}]"),
+            JsonValueKind.Array => Ids(e, $"prompt[{i}]"),
+            _ => throw OpenAiException.Invalid($"prompt[{i}] must be a string or an array of token ids, got {OpenAiRequest.Describe(e)}", "prompt"),
+        }).ToList();
+    }
+
+    // ---- streaming machinery ------------------------------------------------------------------------------------
+
+    internal sealed record Piece(int Index, GenerateChunk Chunk);
+
+    /// <summary>All choices' streams as one, each piece tagged with its choice index; the first failure ends all.</summary>
+    static async IAsyncEnumerable<Piece> Merge(List<IAsyncEnumerable<GenerateChunk>> streams, [EnumeratorCancellation] CancellationToken ct)
+    {
+        if (streams.Count == 1)
+        {
+            await foreach (var c in streams[0].WithCancellation(ct)) yield return new Piece(0, c);
+            yield break;
+        }
+        var channel = Channel.CreateUnbounded<Piece>(new UnboundedChannelOptions { SingleReader = true });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pumps = streams.Select((s, i) => Task.Run(async () =>
+        {
+            await foreach (var c in s.WithCancellation(cts.Token)) channel.Writer.TryWrite(new Piece(i, c));
+        })).ToArray();
+        _ = Task.WhenAll(pumps).ContinueWith(t =>
+        {
+            if (t.Exception is { } e) { cts.Cancel(); channel.Writer.TryComplete(e.InnerException); }
+            else channel.Writer.TryComplete();
+        }, TaskScheduler.Default);
+        try
+        {
+            await foreach (var x in channel.Reader.ReadAllAsync(ct)) yield return x;
+        }
+        finally { cts.Cancel(); }
+    }
+
+    static async Task<List<Piece>[]> Collect(IAsyncEnumerable<Piece> pieces, int choices)
+    {
+        var byChoice = Enumerable.Range(0, choices).Select(_ => new List<Piece>()).ToArray();
+        await foreach (var p in pieces) byChoice[p.Index].Add(p);
+        return byChoice;
+    }
+
+    static async Task Sse(HttpContext ctx, object payload)
+    {
+        await ctx.Response.WriteAsync("data: " + JsonSerializer.Serialize(payload) + "\n\n", ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+
+    static async Task StreamOut(HttpContext ctx, IAsyncEnumerable<Piece> pieces, int choices, IRenderer renderer, bool includeUsage)
+    {
+        await using var e = pieces.GetAsyncEnumerator(ctx.RequestAborted);
+        // The first piece before any byte goes out: a request the engine refuses still gets its proper status.
+        bool any = await e.MoveNextAsync();
+        ctx.Response.ContentType = "text/event-stream";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        foreach (var start in renderer.Start(choices)) await Sse(ctx, start);
+        var usage = new UsageCounter();
+        while (any)
+        {
+            usage.Add(e.Current.Chunk);
+            foreach (var chunk in renderer.Chunk(e.Current)) await Sse(ctx, chunk);
+            any = await e.MoveNextAsync();
+        }
+        if (includeUsage) await Sse(ctx, renderer.UsageChunk(usage.ToObject()));
+        await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+    }
+
+    internal sealed class UsageCounter
+    {
+        int _prompt, _cached, _completion;
+        public void Add(GenerateChunk c)
+        {
+            if (c.FinishReason is null) return;
+            _prompt = c.PromptTokens;   // every choice shares the prompt: counted once, as OpenAI does
+            _cached = Math.Max(_cached, c.CachedTokens);
+            _completion += c.GeneratedTokens;
+        }
+        public object ToObject() => new
+        {
+            prompt_tokens = _prompt, completion_tokens = _completion, total_tokens = _prompt + _completion,
+            prompt_tokens_details = new { cached_tokens = _cached },
+        };
+    }
+
+    internal static string? Finish(string? reason) => reason switch { null => null, "length" => "length", _ => "stop" };
+
+    /// <summary>A token as OpenAI shows it: its text when its bytes are whole UTF-8, else "bytes:\xNN...".</summary>
+    internal static (string Text, int[] Bytes) TokenText(ClusterCalls c, int id)
+    {
+        byte[] b = c.Model.Tokenizer.TokenBytes(id);
+        try { return (new UTF8Encoding(false, true).GetString(b), b.Select(x => (int)x).ToArray()); }
+        catch (DecoderFallbackException) { return ("bytes:" + string.Concat(b.Select(x => $"\\x{x:x2}")), b.Select(x => (int)x).ToArray()); }
+    }
+
+    internal interface IRenderer
+    {
+        IEnumerable<object> Start(int choices);
+        IEnumerable<object> Chunk(Piece p);
+        object UsageChunk(object usage);
+        object Whole(List<Piece>[] choices);
+    }
+
+    sealed class ChatRenderer(ClusterCalls c, string id, bool logprobs) : IRenderer
+    {
+        object Envelope(object[] choices, object? usage = null) => new { id, @object = "chat.completion.chunk", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name, choices, usage };
+
+        object? Logprobs(IEnumerable<TokenLogprobSpec>? lps) => !logprobs || lps is null ? null : new
+        {
+            content = lps.Select(l =>
+            {
+                var (t, b) = TokenText(c, l.TokenId);
+                return new { token = t, logprob = l.Logprob, bytes = b, top_logprobs = l.Top.Select(x => { var (tt, bb) = TokenText(c, x.TokenId); return new { token = tt, logprob = x.Logprob, bytes = bb }; }).ToArray() };
+            }).ToArray(),
+        };
+
+        public IEnumerable<object> Start(int choices) =>
+            [Envelope(Enumerable.Range(0, choices).Select(i => (object)new { index = i, delta = new { role = "assistant", content = "" }, logprobs = (object?)null, finish_reason = (string?)null }).ToArray())];
+
+        public IEnumerable<object> Chunk(Piece p)
+        {
+            if (p.Chunk.Text.Length > 0 || p.Chunk.TokenIds.Length > 0)
+                yield return Envelope([new { index = p.Index, delta = new { content = p.Chunk.Text }, logprobs = Logprobs(p.Chunk.Logprobs), finish_reason = (string?)null }]);
+            if (Finish(p.Chunk.FinishReason) is { } f)
+                yield return Envelope([new { index = p.Index, delta = new { }, logprobs = (object?)null, finish_reason = f }]);
+        }
+
+        public object UsageChunk(object usage) => Envelope([], usage);
+
+        public object Whole(List<Piece>[] choices)
+        {
+            var usage = new UsageCounter();
+            foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
+            return new
+            {
+                id, @object = "chat.completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name,
+                choices = choices.Select((ps, i) => new
+                {
+                    index = i,
+                    message = new { role = "assistant", content = string.Concat(ps.Select(p => p.Chunk.Text)) },
+                    logprobs = Logprobs(ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
+                    finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
+                }).ToArray(),
+                usage = usage.ToObject(),
+            };
+        }
+    }
+
+    sealed class CompletionRenderer(ClusterCalls c, string id, bool logprobs) : IRenderer
+    {
+        readonly Dictionary<int, int> _offsets = [];
+
+        object Envelope(object[] choices, object? usage = null) => new { id, @object = "text_completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name, choices, usage };
+
+        object? Logprobs(int index, IEnumerable<TokenLogprobSpec>? lps)
+        {
+            if (!logprobs || lps is null) return null;
+            var list = lps.ToArray();
+            int offset = _offsets.GetValueOrDefault(index);
+            var tokens = new List<string>();
+            var offsets = new List<int>();
+            foreach (var l in list)
+            {
+                string t = TokenText(c, l.TokenId).Text;
+                tokens.Add(t);
+                offsets.Add(offset);
+                offset += t.Length;
+            }
+            _offsets[index] = offset;
+            return new
+            {
+                tokens, token_logprobs = list.Select(l => l.Logprob).ToArray(),
+                top_logprobs = list.Select(l => l.Top.GroupBy(x => TokenText(c, x.TokenId).Text).ToDictionary(g => g.Key, g => g.First().Logprob)).ToArray(),
+                text_offset = offsets,
+            };
+        }
+
+        public IEnumerable<object> Start(int choices) => [];
+
+        public IEnumerable<object> Chunk(Piece p)
+        {
+            yield return Envelope([new { index = p.Index, text = p.Chunk.Text, logprobs = Logprobs(p.Index, p.Chunk.Logprobs), finish_reason = Finish(p.Chunk.FinishReason) }]);
+        }
+
+        public object UsageChunk(object usage) => Envelope([], usage);
+
+        public object Whole(List<Piece>[] choices)
+        {
+            var usage = new UsageCounter();
+            foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
+            return new
+            {
+                id, @object = "text_completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name,
+                choices = choices.Select((ps, i) => new
+                {
+                    index = i, text = string.Concat(ps.Select(p => p.Chunk.Text)),
+                    logprobs = Logprobs(i, ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
+                    finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
+                }).ToArray(),
+                usage = usage.ToObject(),
+            };
+        }
+    }
+}
