@@ -3,13 +3,15 @@
 # each its own `sealion` process. Ctrl-C (or SIGTERM) stops them all cleanly: gateway first, then silos, then Redis.
 #
 #   ops/cluster.sh [--silos 3] [--engine sim|torch] [--model DIR] [--sim-time-scale S]
-#                  [--grpc-port 50051] [--http-port 8080] [--redis-port 6380]
+#                  [--grpc-port 50051] [--http-port 8080] [--redis-port 6380] [--api-keys FILE]
+#
+# Without --api-keys the gateway runs keyless (--no-auth: a development cluster, said at start-up).
 #
 # Silo i listens on 11111+i (silo), 30000+i (Orleans client gateway) and 9090+i (/healthz, /metrics).
 # Logs go to artifacts/cluster/*.log. Defaults: 3 silos, simulated engines, the embedded default model.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SILOS=3 ENGINE=sim MODEL="" SCALE=1 GRPC=50051 HTTP=8080 REDIS_PORT=6380
+SILOS=3 ENGINE=sim MODEL="" SCALE=1 GRPC=50051 HTTP=8080 REDIS_PORT=6380 AUTH="--no-auth"
 while [ $# -gt 0 ]; do
   case "$1" in
     --silos) SILOS="$2"; shift 2 ;;
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
     --grpc-port) GRPC="$2"; shift 2 ;;
     --http-port) HTTP="$2"; shift 2 ;;
     --redis-port) REDIS_PORT="$2"; shift 2 ;;
+    --api-keys) AUTH="--api-keys $2"; shift 2 ;;
     *) echo "cluster: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +73,7 @@ done
 for i in $(seq 0 $((SILOS - 1))); do wait_http "http://127.0.0.1:$((9090 + i))/healthz" "${PIDS_SILOS[$i]}" "silo$i"; done
 
 dotnet "$ROOT/artifacts/cli/sealion.dll" gateway --redis "127.0.0.1:$REDIS_PORT" --cluster-id "$CLUSTER_ID" "${MODEL_ARGS[@]}" \
-  --grpc-port "$GRPC" --http-port "$HTTP" >"$RUN/gateway.log" 2>&1 &
+  --grpc-port "$GRPC" --http-port "$HTTP" $AUTH >"$RUN/gateway.log" 2>&1 &
 PID_GATEWAY=$!
 wait_http "http://127.0.0.1:$HTTP/healthz" "$PID_GATEWAY" gateway
 

@@ -23,6 +23,8 @@ public sealed record AllInOneOptions
     public bool Simulated { get; init; }
     /// <summary>Wall seconds per modelled second for the simulated engine (1 = real H100 speed).</summary>
     public double SimulatedTimeScale { get; init; } = 1.0;
+    /// <summary>API keys, or keyless. Programmatic hosts (tests, benchmarks) default to keyless; the CLI never does.</summary>
+    public Auth.AuthOptions Auth { get; init; } = SeaLion.Gateway.Auth.AuthOptions.Anonymous;
 }
 
 /// <summary>
@@ -40,7 +42,7 @@ public static class AllInOneHost
             var builder = WebApplication.CreateBuilder();
             var endpoints = new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort);
             builder.AddSeaLionGateway(endpoints,
-                new ModelCatalog(o.ModelName, host.Tokenizer, host.Template, host.Config.MaxPositions, host.Config.VocabSize));
+                new ModelCatalog(o.ModelName, host.Tokenizer, host.Template, host.Config.MaxPositions, host.Config.VocabSize), o.Auth);
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
                 .AddMemoryGrainStorage(SessionGrain.Storage)

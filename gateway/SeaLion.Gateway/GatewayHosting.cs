@@ -9,6 +9,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Prometheus;
+using SeaLion.Gateway.Auth;
 using SeaLion.Gateway.OpenAi;
 using SeaLion.Silo;
 using StackExchange.Redis;
@@ -25,7 +26,7 @@ public sealed record GatewayEndpoints(string Host = "127.0.0.1", int GrpcPort = 
 /// </summary>
 public static class GatewayHosting
 {
-    public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model)
+    public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model, AuthOptions auth)
     {
         builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(endpoints.Host);
@@ -39,7 +40,11 @@ public static class GatewayHosting
         builder.Services.AddSingleton<IEngineRouter, LeastLoadedRouter>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ClusterHealthCheck>();
-        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(auth);
+        builder.Services.AddSingleton<Authenticator>();
+        builder.Services.AddSingleton<TenantGate>();
+        builder.Services.AddSingleton<AuthInterceptor>();
+        builder.Services.AddGrpc().AddServiceOptions<InferenceService>(o => o.Interceptors.Add<AuthInterceptor>());
         builder.Services.AddGrpcReflection();
         // No cache: readiness is immediate, and a failed engine shows at the next probe.
         builder.Services.AddGrpcHealthChecks(h => h.UseHealthChecksCache = false).AddCheck<ClusterHealthCheck>("engines");
@@ -79,10 +84,10 @@ public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthChec
 /// <summary>A gateway process of a multi-process cluster: an Orleans client (Redis membership) and the gateway.</summary>
 public static class GatewayHost
 {
-    public static WebApplication Build(string modelDir, string modelName, RedisClusterOptions redis, GatewayEndpoints endpoints)
+    public static WebApplication Build(string modelDir, string modelName, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth)
     {
         var builder = WebApplication.CreateBuilder();
-        builder.AddSeaLionGateway(endpoints, ModelCatalog.FromDirectory(modelDir, modelName));
+        builder.AddSeaLionGateway(endpoints, ModelCatalog.FromDirectory(modelDir, modelName), auth);
         builder.UseOrleansClient(c =>
         {
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });

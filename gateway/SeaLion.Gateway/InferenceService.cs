@@ -9,13 +9,13 @@ namespace SeaLion.Gateway;
 /// <summary>
 /// sealion.v1.Inference over the cluster: validates (INVALID_ARGUMENT names the field, the limit and the value),
 /// tokenizes, and streams from an engine grain (Generate, engine chosen by the router) or a session grain (Chat,
-/// key "tenant/session"; the tenant comes from the x-sealion-tenant header, "default" without one). A client that
+/// key "tenant/session"; the tenant is the caller's API key's, see Auth.AuthInterceptor). A client that
 /// cancels ends the grain stream, which aborts the request in the engine.
 /// </summary>
 public sealed class InferenceService(ClusterCalls cluster) : Inference.InferenceBase
 {
     public const int MaxPromptChars = 1 << 20;
-    public const string TenantHeader = "x-sealion-tenant";
+    public const string TenantHeader = Auth.Authenticator.TenantHeader;
     ModelCatalog model => cluster.Model;
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
@@ -67,22 +67,25 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
     /// <summary>Relays a grain stream; the errors a client caused become INVALID_ARGUMENT or ABORTED.</summary>
     static async Task Stream(IAsyncEnumerable<GenerateChunk> chunks, string requestId, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
     {
+        var lease = Auth.AuthInterceptor.LeaseOf(context);
         try
         {
             await foreach (var chunk in chunks)
+            {
+                lease?.Count(chunk);
                 await responses.WriteAsync(ToResponse(requestId, chunk), context.CancellationToken);
+            }
         }
         catch (NoEngineException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
         catch (ArgumentException e) { throw Invalid(e.Message); }
         catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
     }
 
+    /// <summary>"tenant/session": the tenant is the caller's (its API key's), so no call reaches another tenant's session.</summary>
     static string SessionKey(string sessionId, ServerCallContext context)
     {
         if (ChatLimits.CheckSessionId(sessionId) is { } error) throw Invalid(error);
-        string tenant = context.RequestHeaders.GetValue(TenantHeader) ?? "default";
-        if (ChatLimits.CheckSessionId(tenant) is { } bad) throw Invalid($"header {TenantHeader}: " + bad.Replace("session_id", "tenant"));
-        return $"{tenant}/{sessionId}";
+        return $"{Auth.AuthInterceptor.PrincipalOf(context).Tenant}/{sessionId}";
     }
 
     public override Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)

@@ -15,15 +15,22 @@ const string Usage = """
       init-random    --config FILE|tiny|small|medium|llama3-8b --seed S --out DIR [--dtype f32|bf16|f16]
                      [--max-shard-size BYTES]
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
+      bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
+                     [--plot FILE.png] ... (see README)
+      bench cluster  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
+                     overhead over the simulated engine alone
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
-                     [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]:
-                     all-in-one cluster (Orleans silo + gRPC gateway)
+                     [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]
+                     [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
                      [--sim-time-scale S] [--kv-cache-mb N] [--dtype bf16|fp32] [--threads N] [--tp N]:
                      one silo of a multi-process cluster (Redis membership and session storage)
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
-                     [--grpc-port 50051] [--http-port 8080]: the gRPC gateway of a multi-process cluster
+                     [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
+                     cluster (keys from FILE and from the cluster's Redis)
+      apikey         [--tenant default] [--role user|admin] [--rpm N] [--tpm N] [--streams N] (--out FILE | --redis HOST:PORT
+                     [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
       help           this text
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
@@ -50,6 +57,7 @@ try
         "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
         "silo" => ServeCommand.Silo(new CliArgs(verb, rest)),
         "gateway" => ServeCommand.Gateway(new CliArgs(verb, rest)),
+        "apikey" => AuthArgs.Create(new CliArgs(verb, rest)),
         _ => throw new UsageException($"unknown verb '{verb}'; see './sealion help'"),
     };
 }

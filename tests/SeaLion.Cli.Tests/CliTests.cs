@@ -106,7 +106,24 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
         Assert.True(r.GetProperty("through_gateway").GetProperty("itl_p50_ms").GetDouble() > 0);
     }
 
+    [Fact]
+    public void Apikey_prints_a_key_once_and_stores_only_its_hash()
+    {
+        string file = Path.Combine(_home.Dir, $"keys-{Guid.NewGuid():N}.json");
+        var (code, stdout, err) = Run("apikey", "--tenant", "acme", "--role", "user", "--rpm", "60", "--out", file);
+        Assert.True(code == 0, err);
+        string key = stdout.Trim();
+        Assert.StartsWith("sk-sealion-", key);
+        string stored = File.ReadAllText(file);
+        Assert.DoesNotContain(key, stored);
+        Assert.Contains(SeaLion.Gateway.Auth.ApiKeyEntry.Hash(key), stored);
+        Assert.Contains("\"requests_per_minute\": 60", stored);
+    }
+
     [Theory]
+    [InlineData(2, "--out FILE", "apikey", "--tenant", "acme")]
+    [InlineData(1, "role must be user or admin", "apikey", "--role", "root", "--out", "/tmp/sealion-test-keys.json")]
+    [InlineData(2, "--api-keys FILE or --no-auth", "serve", "--no-auth", "--api-keys", "/tmp/x.json")]
     [InlineData(2, "--redis", "silo", "--engine", "sim")]
     [InlineData(2, "--silo-port and --gateway-port", "silo", "--redis", "127.0.0.1:1", "--silo-port", "5000", "--gateway-port", "5000")]
     [InlineData(2, "--engine", "serve", "--engine", "gpu")]

@@ -85,7 +85,7 @@ public sealed class MultiProcessFixture : IAsyncLifetime
         }
         foreach (var s in Silos) await s.WaitHealthyAsync(TimeSpan.FromMinutes(2));
         int grpc = Ports.Free(), gwHttp = Ports.Free();
-        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp}");
+        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp} --no-auth");
         await Gateway.WaitHealthyAsync(TimeSpan.FromMinutes(2));
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         Client = new Inference.InferenceClient(Channel);

@@ -6,7 +6,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using SeaLion.Contracts.Grains;
+using SeaLion.Gateway.Auth;
 using SeaLion.Templates;
 
 namespace SeaLion.Gateway.OpenAi;
@@ -29,7 +31,7 @@ public static class OpenAiEndpoints
 
     public static IEndpointRouteBuilder MapOpenAi(this IEndpointRouteBuilder app, int httpPort)
     {
-        var v1 = app.MapGroup("/v1").RequireHost($"*:{httpPort}");
+        var v1 = app.MapGroup("/v1").RequireHost($"*:{httpPort}").AddEndpointFilter(Authenticate);
         v1.MapGet("/models", (ClusterCalls c) => Results.Json(new { @object = "list", data = new[] { ModelObject(c) } }));
         v1.MapGet("/models/{id}", (string id, ClusterCalls c) => id == c.Model.Name ? Results.Json(ModelObject(c))
             : Results.Json(ErrorBody(new OpenAiException(404, $"the model '{id}' does not exist; this server serves '{c.Model.Name}'", "model", code: "model_not_found")), statusCode: 404));
@@ -39,6 +41,48 @@ public static class OpenAiEndpoints
     }
 
     static object ModelObject(ClusterCalls c) => new { id = c.Model.Name, @object = "model", created = Created, owned_by = "sealion", max_model_len = c.Model.ContextLength };
+
+    // ---- auth ---------------------------------------------------------------------------------------------------
+
+    const string PrincipalItem = "sealion.principal";
+
+    static async ValueTask<object?> Authenticate(EndpointFilterInvocationContext f, EndpointFilterDelegate next)
+    {
+        var ctx = f.HttpContext;
+        var services = ctx.RequestServices;
+        try
+        {
+            var p = await services.GetRequiredService<Authenticator>().AuthenticateAsync(ctx.Request.Headers.Authorization.FirstOrDefault(),
+                ctx.Request.Headers[Authenticator.TenantHeader].FirstOrDefault());
+            services.GetRequiredService<TenantGate>().AdmitRequest(p);
+            ctx.Items[PrincipalItem] = p;
+        }
+        catch (AuthException e)
+        {
+            return Results.Json(ErrorBody(new OpenAiException(e.Forbidden ? 403 : 401, e.Message, type: "invalid_request_error", code: e.Forbidden ? "forbidden" : "invalid_api_key")),
+                statusCode: e.Forbidden ? 403 : 401);
+        }
+        catch (RateLimitedException e) { return RateLimited(ctx, e); }
+        return await next(f);
+    }
+
+    static IResult RateLimited(HttpContext ctx, RateLimitedException e)
+    {
+        ctx.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString();
+        return Results.Json(ErrorBody(new OpenAiException(429, e.Message, type: "rate_limit_error", code: "rate_limit_exceeded")), statusCode: 429);
+    }
+
+    static Principal PrincipalOf(HttpContext ctx) => (Principal)ctx.Items[PrincipalItem]!;
+
+    /// <summary>Counts each finished choice's tokens against the tenant's minute.</summary>
+    static async IAsyncEnumerable<Piece> Metered(IAsyncEnumerable<Piece> pieces, TenantGate.StreamLease lease)
+    {
+        await foreach (var p in pieces)
+        {
+            lease.Count(p.Chunk);
+            yield return p;
+        }
+    }
 
     // ---- errors -------------------------------------------------------------------------------------------------
 
@@ -53,6 +97,7 @@ public static class OpenAiEndpoints
         catch (ArgumentException e) { error = OpenAiException.Invalid(e.Message.Split(" (Parameter")[0]); }
         catch (TemplateException e) { error = OpenAiException.Invalid("the chat template refused these messages: " + e.Message, "messages"); }
         catch (SessionBusyException e) { error = new OpenAiException(409, e.Message, SessionHeader, "conflict_error", "session_busy"); }
+        catch (RateLimitedException e) when (!ctx.Response.HasStarted) { await RateLimited(ctx, e).ExecuteAsync(ctx); return; }
         catch (NoEngineException e) { error = new OpenAiException(503, e.Message, type: "service_unavailable", code: "no_engine"); }
         catch (Exception e) { error = new OpenAiException(500, "the server failed: " + e.Message, type: "server_error"); }
         if (error is null) return;
@@ -163,7 +208,7 @@ public static class OpenAiEndpoints
             if (ChatLimits.Check(messages) is { } badTurn) throw OpenAiException.Invalid(badTurn, "messages");
             // 0 = the rest of the context: only the session grain knows how long the history is.
             var spec = r.Sampling(1, logprobs ? top ?? 0 : null) with { MaxTokens = (int)(maxTokens ?? 0) };
-            streams.Add(c.Chat($"{Tenant(ctx)}/{session}", messages, spec, id, ct));
+            streams.Add(c.Chat($"{PrincipalOf(ctx).Tenant}/{session}", messages, spec, id, ct));
         }
         else
         {
@@ -177,14 +222,13 @@ public static class OpenAiEndpoints
                 streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, n == 1 ? id : $"{id}-{i}", ct));
         }
 
+        using var lease = ctx.RequestServices.GetRequiredService<TenantGate>().AdmitStream(PrincipalOf(ctx));
         var renderer = new ChatRenderer(c, id, logprobs);
-        if (stream) await StreamOut(ctx, Merge(streams, ct), n, renderer, includeUsage);
-        else await Results.Json(renderer.Whole(await Collect(Merge(streams, ct), n))).ExecuteAsync(ctx);
+        var pieces = Metered(Merge(streams, ct), lease);
+        if (stream) await StreamOut(ctx, pieces, n, renderer, includeUsage);
+        else await Results.Json(renderer.Whole(await Collect(pieces, n))).ExecuteAsync(ctx);
     }
 
-    static string Tenant(HttpContext ctx) => ctx.Request.Headers[InferenceService.TenantHeader].FirstOrDefault() is { } t
-        ? (ChatLimits.CheckSessionId(t) is { } bad ? throw OpenAiException.Invalid($"header {InferenceService.TenantHeader}: " + bad.Replace("session_id", "tenant")) : t)
-        : "default";
 
     // ---- completions --------------------------------------------------------------------------------------------
 
@@ -214,9 +258,11 @@ public static class OpenAiEndpoints
             for (int i = 0; i < n; i++)
                 streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, $"{id}-{p * n + i}", ctx.RequestAborted));
         }
+        using var lease = ctx.RequestServices.GetRequiredService<TenantGate>().AdmitStream(PrincipalOf(ctx));
         var renderer = new CompletionRenderer(c, id, logprobs is not null);
-        if (stream) await StreamOut(ctx, Merge(streams, ctx.RequestAborted), streams.Count, renderer, includeUsage);
-        else await Results.Json(renderer.Whole(await Collect(Merge(streams, ctx.RequestAborted), streams.Count))).ExecuteAsync(ctx);
+        var pieces = Metered(Merge(streams, ctx.RequestAborted), lease);
+        if (stream) await StreamOut(ctx, pieces, streams.Count, renderer, includeUsage);
+        else await Results.Json(renderer.Whole(await Collect(pieces, streams.Count))).ExecuteAsync(ctx);
     }
 
     /// <summary>"prompt": a string, an array of strings, an array of token ids, or an array of arrays of token ids.</summary>

@@ -50,15 +50,16 @@ internal static class ServeCommand
         string host = ReadHost(a);
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
         var engine = ReadEngine(a);
+        var (auth, authText) = AuthArgs.Read(a, redis: null, devKeyByDefault: true);
         a.EnsureAllUsed();
         Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         var app = AllInOneHost.Build(new AllInOneOptions
         {
             ModelDir = dir, Host = host, GrpcPort = grpcPort, HttpPort = httpPort, Model = options,
-            Engine = engine.Options with { MetricsName = "engine-0" }, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
+            Engine = engine.Options with { MetricsName = "engine-0" }, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale, Auth = auth,
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: serving {dir} ({engine.Describe}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}, health and metrics on http://{host}:{httpPort}/healthz, /metrics; Ctrl-C stops"));
+            $"sealion: serving {dir} ({engine.Describe}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();
         return 0;
     }
@@ -89,11 +90,12 @@ internal static class ServeCommand
         string host = ReadHost(a);
         var redis = ReadRedis(a);
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
+        var (auth, authText) = AuthArgs.Read(a, redis, devKeyByDefault: false);
         a.EnsureAllUsed();
         Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
-        var app = GatewayHost.Build(dir, "sea-lion-v2", redis, new GatewayEndpoints(host, grpcPort, httpPort));
+        var app = GatewayHost.Build(dir, "sea-lion-v2", redis, new GatewayEndpoints(host, grpcPort, httpPort), auth);
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}, health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
+            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();
         return 0;
     }
