@@ -7,16 +7,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 command -v dotnet >/dev/null 2>&1 || { echo "test: the .NET 10 SDK (dotnet) is required on PATH" >&2; exit 1; }
 
-# The cluster tests start their own redis-server processes (one per fixture, on free loopback ports).
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "test: installing redis-server (Debian package) for the cluster tests"
-  if [ "$(id -u)" -ne 0 ]; then echo "test: redis-server is missing and this is not root: apt-get install -y redis-server" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; fi
+# Services and tools the tests need, from Debian packages: redis-server (the cluster tests start their own
+# instances, one per fixture, on free loopback ports) and promtool (package prometheus; checks live /metrics).
+need() {   # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "test: installing $2 (Debian package) for the tests"
+  if [ "$(id -u)" -ne 0 ]; then echo "test: $1 is missing and this is not root: apt-get install -y $2" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null 2>&1; } \
-    || { echo "test: apt-get install redis-server failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
-  # The package starts a system instance on 6379; the tests use their own.
-  (command -v systemctl >/dev/null 2>&1 && systemctl stop redis-server >/dev/null 2>&1) || true
-fi
+  apt-get install -y -q --no-install-recommends "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "$2" >/dev/null 2>&1; } \
+    || { echo "test: apt-get install $2 failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  # Packages that start a system service (redis-server on 6379, prometheus on 9090): the tests use their own.
+  (command -v systemctl >/dev/null 2>&1 && systemctl stop "$2" >/dev/null 2>&1) || true
+}
+need redis-server redis-server
+need promtool prometheus
 
 log="$(mktemp)"
 status=0

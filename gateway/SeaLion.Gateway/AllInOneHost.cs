@@ -35,6 +35,7 @@ public static class AllInOneHost
 {
     public static WebApplication Build(AllInOneOptions o)
     {
+        SiloHosting.UseSeaLionMetricsOnly();
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" };
         var host = EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale);
         try

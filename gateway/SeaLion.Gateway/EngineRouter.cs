@@ -39,6 +39,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
                 else if (Math.Abs(cost - bestCost) <= 1e-12 && Random.Shared.Next(++ties) == 0) best = e.EngineId;
             }
         }
+        GatewayMetrics.Routed("least_loaded", best is null ? "no_engine" : ties > 1 ? "tie_random" : "least_loaded");
         return best;
     }
 

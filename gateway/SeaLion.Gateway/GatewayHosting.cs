@@ -28,6 +28,7 @@ public static class GatewayHosting
 {
     public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model, AuthOptions auth)
     {
+        SiloHosting.UseSeaLionMetricsOnly();
         builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(endpoints.Host);
         builder.WebHost.ConfigureKestrel(k =>
@@ -44,7 +45,7 @@ public static class GatewayHosting
         builder.Services.AddSingleton<Authenticator>();
         builder.Services.AddSingleton<TenantGate>();
         builder.Services.AddSingleton<AuthInterceptor>();
-        builder.Services.AddGrpc().AddServiceOptions<InferenceService>(o => o.Interceptors.Add<AuthInterceptor>());
+        builder.Services.AddGrpc().AddServiceOptions<InferenceService>(o => { o.Interceptors.Add<MetricsInterceptor>(); o.Interceptors.Add<AuthInterceptor>(); });
         builder.Services.AddGrpcReflection();
         // No cache: readiness is immediate, and a failed engine shows at the next probe.
         builder.Services.AddGrpcHealthChecks(h => h.UseHealthChecksCache = false).AddCheck<ClusterHealthCheck>("engines");
@@ -53,6 +54,7 @@ public static class GatewayHosting
 
     public static WebApplication MapSeaLionGateway(this WebApplication app, GatewayEndpoints endpoints)
     {
+        app.Use(GatewayMetrics.RestMiddleware);
         app.MapGrpcService<InferenceService>();
         app.MapOpenAi(endpoints.HttpPort);
         app.MapGrpcHealthChecksService();

@@ -45,6 +45,23 @@ public static class SiloHosting
         return services;
     }
 
+    static int _metricsConfigured;
+
+    /// <summary>
+    /// /metrics carries the sealion_* series and prometheus-net's process metrics only: the default .NET event
+    /// counter and meter adapters export names that `promtool check metrics` rejects (e.g. "_count" gauges), and
+    /// nothing of ARCHITECTURE.md needs them. Must run before any metric is created; idempotent.
+    /// </summary>
+    public static void UseSeaLionMetricsOnly()
+    {
+        if (Interlocked.Exchange(ref _metricsConfigured, 1) != 0) return;
+        try
+        {
+            Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressEventCounters = true, SuppressMeters = true, SuppressDebugMetrics = true });
+        }
+        catch (InvalidOperationException) { }   // metrics already created (e.g. a test host built after another): keep going
+    }
+
     /// <summary>
     /// Logs to stderr (stdout stays for a command's own output, e.g. a benchmark's JSON): warnings and up, SeaLion's
     /// own information. Startup chatter that is not actionable here is raised to errors only: the silo's server-GC
@@ -105,6 +122,7 @@ public static class SiloHost
 {
     public static WebApplication Build(SiloHostOptions o)
     {
+        SiloHosting.UseSeaLionMetricsOnly();
         var builder = WebApplication.CreateBuilder();
         builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(o.Host);

@@ -58,11 +58,35 @@ public sealed class GatewayTests(ServerFixture server)
         var status = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
         Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, status.Status);
         await Collect(server.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 2 } }));
+        var chat = new ChatRequest { SessionId = "metrics-" + Guid.NewGuid().ToString("N"), Sampling = new SamplingParams { MaxTokens = 2 } };
+        chat.Messages.Add(new ChatMessage { Role = "user", Content = "Halo" });
+        await Collect(server.Client.Chat(chat));
         using var http = new HttpClient();
         Assert.Equal("ok", await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/healthz"));
         string metrics = await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics");
         Assert.Contains("sealion_generation_tokens_total{engine=\"engine-0\"}", metrics);
         Assert.Contains("sealion_time_to_first_token_seconds_bucket", metrics);
+    }
+
+    [Fact]
+    public async Task Live_metrics_pass_promtool_and_carry_the_gateway_and_engine_series()
+    {
+        await Collect(server.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 2 } }));
+        var chat = new ChatRequest { SessionId = "metrics-" + Guid.NewGuid().ToString("N"), Sampling = new SamplingParams { MaxTokens = 2 } };
+        chat.Messages.Add(new ChatMessage { Role = "user", Content = "Halo" });
+        await Collect(server.Client.Chat(chat));
+        using var http = new HttpClient();
+        string text = await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics");
+        foreach (var series in new[] { "sealion_gateway_requests_total", "sealion_gateway_request_duration_seconds_bucket", "sealion_routing_decisions_total",
+                     "sealion_num_requests_running", "sealion_kv_cache_usage_perc", "sealion_time_to_first_token_seconds_bucket", "sealion_session_placements_total" })
+            Assert.Contains(series, text);
+        var psi = new System.Diagnostics.ProcessStartInfo("promtool", "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;   // promtool: Debian package prometheus (./sealion test installs it)
+        await p.StandardInput.WriteAsync(text);
+        p.StandardInput.Close();
+        string output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, "promtool check metrics: " + output);
     }
 
     [Fact]

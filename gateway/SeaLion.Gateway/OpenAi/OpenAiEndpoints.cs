@@ -344,6 +344,7 @@ public static class OpenAiEndpoints
         await using var e = pieces.GetAsyncEnumerator(ctx.RequestAborted);
         // The first piece before any byte goes out: a request the engine refuses still gets its proper status.
         bool any = await e.MoveNextAsync();
+        using var open = GatewayMetrics.Stream("rest");
         ctx.Response.ContentType = "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
         foreach (var start in renderer.Start(choices)) await Sse(ctx, start);

@@ -32,6 +32,7 @@ public sealed class SessionPlacementAttribute() : PlacementAttribute(SessionPlac
 /// </summary>
 public sealed class SessionPlacementDirector(ILoadView loads) : IPlacementDirector
 {
+    static readonly Prometheus.Counter Placements = Prometheus.Metrics.CreateCounter("sealion_session_placements_total", "New sessions placed, by silo.", ["silo"]);
     readonly Lock _lock = new();
     readonly Dictionary<SiloAddress, List<long>> _placedAt = [];
 
@@ -72,6 +73,7 @@ public sealed class SessionPlacementDirector(ILoadView loads) : IPlacementDirect
             }
             // Every silo draining or failed: a session still needs a home; any compatible silo will do.
             best ??= silos[Random.Shared.Next(silos.Length)];
+            Placements.WithLabels(best.ToParsableString()).Inc();
             if (!_placedAt.TryGetValue(best, out var list)) _placedAt[best] = list = [];
             list.Add(Stopwatch.GetTimestamp());
             return Task.FromResult(best);
