@@ -1,0 +1,65 @@
+using V1 = SeaLion.Contracts.V1;
+
+namespace SeaLion.Client;
+
+/// <summary>
+/// How tokens are chosen and when a generation stops (the wire's <c>SamplingParams</c>), plus per-call settings. Every
+/// property left null keeps the server's default (the model's generation_config.json); out-of-range values are refused
+/// by the server with a <see cref="SeaLionException"/> of <see cref="SeaLionStatusCode.InvalidArgument"/> naming the field.
+/// </summary>
+public sealed record GenerationOptions
+{
+    /// <summary>0 = greedy. Range [0, 100].</summary>
+    public double? Temperature { get; init; }
+    /// <summary>Nucleus sampling mass, (0, 1].</summary>
+    public double? TopP { get; init; }
+    /// <summary>Keep only the k most likely tokens; 0 or -1 = off.</summary>
+    public int? TopK { get; init; }
+    /// <summary>Drop tokens below MinP x the top token's probability, [0, 1].</summary>
+    public double? MinP { get; init; }
+    /// <summary>Maximum tokens to generate; prompt + MaxTokens must fit the model's context.</summary>
+    public int? MaxTokens { get; init; }
+    /// <summary>Same seed, parameters and prompt give the same tokens.</summary>
+    public long? Seed { get; init; }
+    /// <summary>Strings that end generation (not included in the output); at most 16, each 1-256 characters.</summary>
+    public IReadOnlyList<string>? Stop { get; init; }
+    /// <summary>Token ids that end generation, besides the model's end-of-sequence ids.</summary>
+    public IReadOnlyList<int>? StopTokenIds { get; init; }
+    /// <summary>OpenAI semantics over generated tokens, [-2, 2].</summary>
+    public double? PresencePenalty { get; init; }
+    /// <summary>OpenAI semantics over generated tokens, [-2, 2].</summary>
+    public double? FrequencyPenalty { get; init; }
+    /// <summary>Hugging Face semantics over prompt and generated tokens, (0, 100].</summary>
+    public double? RepetitionPenalty { get; init; }
+    /// <summary>Return each chosen token's logprob and this many alternatives per position, [0, 20].</summary>
+    public int? Logprobs { get; init; }
+    /// <summary>Keep going past end-of-sequence tokens.</summary>
+    public bool? IgnoreEos { get; init; }
+
+    /// <summary>The model for this call; null = <see cref="SeaLionClientOptions.Model"/>.</summary>
+    public string? Model { get; init; }
+    /// <summary>A caller-chosen id echoed in every chunk; null = the server picks one.</summary>
+    public string? RequestId { get; init; }
+    /// <summary>Deadline of this call (retries included); null = <see cref="SeaLionClientOptions.DefaultDeadline"/>.</summary>
+    public TimeSpan? Deadline { get; init; }
+
+    /// <summary>The wire message: only the fields set here are set there.</summary>
+    internal V1.SamplingParams ToSampling()
+    {
+        var p = new V1.SamplingParams();
+        if (Temperature is { } temperature) p.Temperature = temperature;
+        if (TopP is { } topP) p.TopP = topP;
+        if (TopK is { } topK) p.TopK = topK;
+        if (MinP is { } minP) p.MinP = minP;
+        if (MaxTokens is { } maxTokens) p.MaxTokens = maxTokens;
+        if (Seed is { } seed) p.Seed = seed;
+        if (Stop is not null) p.Stop.AddRange(Stop);
+        if (StopTokenIds is not null) p.StopTokenIds.AddRange(StopTokenIds);
+        if (PresencePenalty is { } presence) p.PresencePenalty = presence;
+        if (FrequencyPenalty is { } frequency) p.FrequencyPenalty = frequency;
+        if (RepetitionPenalty is { } repetition) p.RepetitionPenalty = repetition;
+        if (Logprobs is { } logprobs) p.Logprobs = logprobs;
+        if (IgnoreEos is { } ignoreEos) p.IgnoreEos = ignoreEos;
+        return p;
+    }
+}
