@@ -56,7 +56,7 @@ public static class GatewayHosting
     {
         app.Use(GatewayMetrics.RestMiddleware);
         app.MapGrpcService<InferenceService>();
-        app.MapOpenAi(endpoints.HttpPort);
+        app.MapOpenAi();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", async (ClusterHealthCheck check, CancellationToken ct) =>

@@ -29,9 +29,9 @@ public static class OpenAiEndpoints
     public const int MaxMessages = 4096;
     static readonly long Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    public static IEndpointRouteBuilder MapOpenAi(this IEndpointRouteBuilder app, int httpPort)
+    public static IEndpointRouteBuilder MapOpenAi(this IEndpointRouteBuilder app)
     {
-        var v1 = app.MapGroup("/v1").RequireHost($"*:{httpPort}").AddEndpointFilter(Authenticate);
+        var v1 = app.MapGroup("/v1").AddEndpointFilter(Authenticate);   // any Host: behind a proxy it is the public name
         v1.MapGet("/models", (ClusterCalls c) => Results.Json(new { @object = "list", data = new[] { ModelObject(c) } }));
         v1.MapGet("/models/{id}", (string id, ClusterCalls c) => id == c.Model.Name ? Results.Json(ModelObject(c))
             : Results.Json(ErrorBody(new OpenAiException(404, $"the model '{id}' does not exist; this server serves '{c.Model.Name}'", "model", code: "model_not_found")), statusCode: 404));
@@ -118,13 +118,18 @@ public static class OpenAiEndpoints
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
         if (ctx.Request.ContentLength > MaxBodyBytes)
             throw new OpenAiException(413, $"the request body has {ctx.Request.ContentLength} bytes; the limit is {MaxBodyBytes}");
+        var body = new MemoryStream();
+        try { await ctx.Request.Body.CopyToAsync(body, ctx.RequestAborted); }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw new OpenAiException(413, $"the request body is over the limit of {MaxBodyBytes} bytes"); }
+        var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+        // JsonDocument does not check string contents until they are read: invalid UTF-8 is refused here, whole.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw OpenAiException.Invalid("the request body is not valid JSON: it is not valid UTF-8");
         try
         {
-            using var doc = await JsonDocument.ParseAsync(ctx.Request.Body, default, ctx.RequestAborted);
+            using var doc = JsonDocument.Parse(bytes);
             return new OpenAiRequest(doc.RootElement.Clone());
         }
         catch (JsonException e) { throw OpenAiException.Invalid($"the request body is not valid JSON: {e.Message}"); }
-        catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw new OpenAiException(413, $"the request body is over the limit of {MaxBodyBytes} bytes"); }
     }
 
     static void CheckModel(OpenAiRequest r, ClusterCalls c)
