@@ -19,6 +19,8 @@ const string Usage = """
                      [--plot FILE.png] ... (see README)
       bench cluster  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
                      overhead over the simulated engine alone
+      bench load     [--address http://127.0.0.1:50051] [--streams 500] [--duration-s 120] [--prompt-len 64]
+                     [--gen-len 128] [--metrics-url URL] [--api-key K]: holds N streams against a running server
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]
                      [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
