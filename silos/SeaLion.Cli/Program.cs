@@ -17,8 +17,11 @@ const string Usage = """
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
       bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
                      [--plot FILE.png] ... (see README)
-      bench cluster  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
+      bench gateway  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
                      overhead over the simulated engine alone
+      bench cluster  [--hosts 8] [--rates 4,8,...] [--seconds 120] [--policies random,...,precise_kv] [--plot FILE.png]
+                     [--customers 150] [--users 5] [--context-tokens 6000] [--query-tokens 1200] [--output-tokens 200]:
+                     routing policies on simulated H100 hosts in virtual time
       bench load     [--address http://127.0.0.1:50051] [--streams 500] [--duration-s 120] [--prompt-len 64]
                      [--gen-len 128] [--metrics-url URL] [--api-key K]: holds N streams against a running server
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]

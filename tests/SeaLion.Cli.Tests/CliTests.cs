@@ -95,15 +95,28 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
     }
 
     [Fact]
-    public void Bench_cluster_compares_the_gateway_with_the_engine_alone_and_checks_every_token()
+    public void Bench_gateway_compares_the_gateway_with_the_engine_alone_and_checks_every_token()
     {
-        var (code, stdout, err) = Run("bench", "cluster", "--streams", "6", "--prompt-len", "16", "--gen-len", "6", "--sim-time-scale", "0.1");
+        var (code, stdout, err) = Run("bench", "gateway", "--streams", "6", "--prompt-len", "16", "--gen-len", "6", "--sim-time-scale", "0.1");
         Assert.True(code == 0, err);
         var r = JsonDocument.Parse(stdout).RootElement;
         Assert.True(r.GetProperty("every_token_in_order").GetBoolean());
         Assert.Equal(36, r.GetProperty("through_gateway").GetProperty("tokens").GetInt64());
         Assert.Equal(36, r.GetProperty("engine_alone").GetProperty("tokens").GetInt64());
         Assert.True(r.GetProperty("through_gateway").GetProperty("itl_p50_ms").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Bench_cluster_simulates_routing_policies_and_plots_them()
+    {
+        string png = Path.Combine(_home.Dir, $"routing-{Guid.NewGuid():N}.png");
+        var (code, stdout, err) = Run("bench", "cluster", "--hosts", "3", "--seconds", "10", "--rates", "2,4", "--policies", "random,precise_kv",
+            "--customers", "6", "--context-tokens", "1000", "--query-tokens", "100", "--output-tokens", "10", "--plot", png);
+        Assert.True(code == 0, err);
+        var lines = stdout.Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(4, lines.Count(l => l.GetProperty("bench").GetString() == "cluster"));
+        Assert.Contains(lines, l => l.GetProperty("bench").GetString() == "cluster-summary");
+        Assert.True(new FileInfo(png).Length > 10_000);
     }
 
     [Fact]

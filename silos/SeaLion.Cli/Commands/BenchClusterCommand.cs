@@ -1,164 +1,75 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
-using Grpc.Core;
-using Grpc.Net.Client;
-using SeaLion.Engine;
-using SeaLion.Gateway;
-using SeaLion.Model.Sampling;
+using SeaLion.Cli.Plotting;
+using SeaLion.Engine.Routing;
 using SeaLion.Tokenization;
-using V1 = SeaLion.Contracts.V1;
 
 namespace SeaLion.Cli.Commands;
 
 /// <summary>
-/// `bench cluster`: what the gateway and Orleans add to inter-token latency. The same N concurrent streams (random
-/// prompts, fixed lengths, seeded so the simulated engine's tokens are a function of the request) run twice on the
-/// simulated H100 engine in wall time: once straight into the engine in this process, once through the all-in-one
-/// host (Kestrel gRPC on loopback, an Orleans silo, the engine grain) from Grpc.Net.Client in this process. Reports
-/// TTFT and inter-token latency (per streamed chunk, as vLLM's benchmark does) of both, the difference, and whether
-/// every stream delivered exactly the engine-alone tokens in order.
+/// `bench cluster`: the routing study. Simulated H100 engines on N hosts behind each routing policy (the classes
+/// the gateway uses), in virtual time, on the llm-d-shaped workload (customers with a shared 6,000-token context,
+/// users sending 1,200-token queries), the request rate swept from low to past saturation. JSON lines, one per
+/// policy and rate, then a summary comparing precise KV-aware routing with random at the highest rate random
+/// still keeps up with; --plot writes throughput and TTFT p90 against rate.
 /// </summary>
 internal static class BenchClusterCommand
 {
-    sealed record Stream(int[] Tokens, double TtftMs, List<double> ItlMs);
-
-    public static async Task<int> Run(CliArgs a)
+    public static int Run(CliArgs a)
     {
-        string dir = ModelLocator.Resolve(a.String("model"));
-        int streams = a.Int("streams", 200, 1, 4096), promptLen = a.Int("prompt-len", 128, 1, 4096), genLen = a.Int("gen-len", 128, 2, 4096);
-        double scale = a.Double("sim-time-scale") ?? 1.0;
+        int hosts = a.Int("hosts", 8, 1, 1000);
+        double seconds = a.Double("seconds") ?? 120;
+        var rates = (a.String("rates") ?? "4,8,12,16,20,24,28,32").Split(',').Select(s => double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out double r) && r > 0
+            ? r : throw new UsageException($"--rates: '{s}' is not a positive number")).ToArray();
+        var policies = (a.String("policies") ?? string.Join(",", ClusterSimulator.Policies)).Split(',');
+        foreach (var p in policies)
+            if (!ClusterSimulator.Policies.Contains(p)) throw new UsageException($"--policies: unknown '{p}'; known: {string.Join(", ", ClusterSimulator.Policies)}");
+        var w = new ClusterWorkload(a.Int("customers", 150, 1, 100_000), a.Int("users", 5, 1, 1000), a.Int("context-tokens", 6000, 0, 7000),
+            a.Int("query-tokens", 1200, 1, 7000), a.Int("output-tokens", 200, 1, 4000), a.Int("seed", 1, 0, int.MaxValue));
+        string? plot = a.String("plot");
         a.EnsureAllUsed();
-        if (scale <= 0) throw new UsageException($"--sim-time-scale must be positive, got {scale}");
-        var tokenizer = BpeTokenizer.FromDirectory(dir);
-        var config = SeaLion.Model.LlamaConfig.FromDirectory(dir);
-        var rng = new Random(1234);
-        var prompts = Enumerable.Range(0, streams).Select(_ => Enumerable.Range(0, promptLen).Select(_ => rng.Next(1000, 100000)).ToArray()).ToArray();
+        if (w.ContextTokens + w.QueryTokens + w.OutputTokens > 8192) throw new UsageException("context + query + output tokens must fit the 8192 context");
+        var tokenizer = BpeTokenizer.FromDirectory(ModelLocator.TokenizerDir);
 
-        // 1. The engine alone.
-        Stream[] alone;
-        double aloneWall;
-        using (var engine = LlmEngine.CreateSimulated(tokenizer, new EngineOptions { MetricsName = "bench-alone" }, clock: new WallClock(scale),
-                   vocabSize: config.VocabSize, maxContext: config.MaxPositions))
-        {
-            await DirectAsync(engine, [prompts[0]], 4, seedBase: 1_000_000);   // warm-up
-            var sw = Stopwatch.StartNew();
-            alone = await DirectAsync(engine, prompts, genLen, seedBase: 0);
-            aloneWall = sw.Elapsed.TotalSeconds;
-        }
-
-        // 2. Through the gateway and Orleans.
-        Stream[] cluster;
-        double clusterWall;
-        int grpcPort = FreePort();
-        var app = AllInOneHost.Build(new AllInOneOptions
-        {
-            ModelDir = dir, GrpcPort = grpcPort, HttpPort = FreePort(), SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
-            Engine = new EngineOptions { MetricsName = "bench-cluster" }, Simulated = true, SimulatedTimeScale = scale,
-        });
-        await app.StartAsync();
-        try
-        {
-            // Kestrel allows 100 streams per HTTP/2 connection; the client opens more connections as needed.
-            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}", new GrpcChannelOptions
+        var results = new List<ClusterSimResult>();
+        foreach (double rate in rates)
+            foreach (var policy in policies)
             {
-                HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
-            });
-            var client = new V1.Inference.InferenceClient(channel);
-            await GrpcAsync(client, [prompts[0]], 4, seedBase: 1_000_000);   // warm-up
-            var sw = Stopwatch.StartNew();
-            cluster = await GrpcAsync(client, prompts, genLen, seedBase: 0);
-            clusterWall = sw.Elapsed.TotalSeconds;
-        }
-        finally
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        }
-
-        bool inOrder = alone.Zip(cluster).All(p => p.First.Tokens.SequenceEqual(p.Second.Tokens));
-        bool complete = cluster.All(s => s.Tokens.Length == genLen);
-        var a1 = Summary(alone, aloneWall);
-        var c1 = Summary(cluster, clusterWall);
-        Console.Out.WriteLine(JsonSerializer.Serialize(new
-        {
-            bench = "cluster", engine = "sim-h100", sim_time_scale = scale, streams, prompt_len = promptLen, gen_len = genLen,
-            engine_alone = a1, through_gateway = c1,
-            overhead_itl_p50_ms = Math.Round(c1.itl_p50_ms - a1.itl_p50_ms, 3),
-            overhead_itl_p99_ms = Math.Round(c1.itl_p99_ms - a1.itl_p99_ms, 3),
-            overhead_ttft_p50_ms = Math.Round(c1.ttft_p50_ms - a1.ttft_p50_ms, 3),
-            every_token_in_order = inOrder && complete,
-        }));
-        return inOrder && complete ? 0 : 1;
-    }
-
-    static SamplingParams Params(int genLen, int seed) => new() { Temperature = 0, MaxTokens = genLen, IgnoreEos = true, Seed = seed };
-
-    static async Task<Stream[]> DirectAsync(LlmEngine engine, int[][] prompts, int genLen, int seedBase) =>
-        await Task.WhenAll(prompts.Select((p, i) => Task.Run(async () =>
-        {
-            var tokens = new List<int>();
-            var itl = new List<double>();
-            long start = Stopwatch.GetTimestamp(), last = 0;
-            double ttft = 0;
-            await foreach (var o in engine.GenerateAsync(new GenerateRequest(p, Params(genLen, seedBase + i))))
-            {
-                if (o.TokenIds.Count == 0) continue;
-                long now = Stopwatch.GetTimestamp();
-                if (tokens.Count == 0) ttft = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
-                else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
-                last = now;
-                tokens.AddRange(o.TokenIds);
+                var r = ClusterSimulator.Run(tokenizer, hosts, policy, rate, seconds, w);
+                results.Add(r);
+                Console.Out.WriteLine(JsonSerializer.Serialize(new
+                {
+                    bench = "cluster", policy = r.Policy, hosts, rate, requests = r.Requests, completed = r.Completed, kept_up = r.KeptUp,
+                    output_tok_s = Math.Round(r.OutputTokensPerSecond, 1), ttft_p50_s = Round(r.TtftP50), ttft_p90_s = Round(r.TtftP90),
+                    prefix_hit_rate = Math.Round(r.PrefixHitRate, 4), load_imbalance = Math.Round(r.LoadImbalance, 3), reasons = r.Reasons,
+                }));
+                Console.Out.Flush();
             }
-            return new Stream(tokens.ToArray(), ttft, itl);
-        })));
 
-    static async Task<Stream[]> GrpcAsync(V1.Inference.InferenceClient client, int[][] prompts, int genLen, int seedBase) =>
-        await Task.WhenAll(prompts.Select((p, i) => Task.Run(async () =>
+        // The issue's comparison: at the highest rate random still completes, precise vs random.
+        var keptUp = results.Where(r => r.Policy == "random" && r.KeptUp).Select(r => r.Rate).DefaultIfEmpty(double.NaN).Max();
+        var rnd = results.FirstOrDefault(r => r.Policy == "random" && r.Rate == keptUp);
+        var pre = results.FirstOrDefault(r => r.Policy == "precise_kv" && r.Rate == keptUp);
+        if (rnd is not null && pre is not null)
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                bench = "cluster-summary", hosts, rate = keptUp, random_output_tok_s = Math.Round(rnd.OutputTokensPerSecond, 1),
+                precise_output_tok_s = Math.Round(pre.OutputTokensPerSecond, 1), throughput_ratio = Math.Round(pre.OutputTokensPerSecond / rnd.OutputTokensPerSecond, 2),
+                random_ttft_p90_s = Round(rnd.TtftP90), precise_ttft_p90_s = Round(pre.TtftP90), ttft_p90_ratio = Math.Round(rnd.TtftP90 / pre.TtftP90, 1),
+            }));
+        if (plot is not null)
         {
-            var req = new V1.GenerateRequest
-            {
-                TokenIds = new V1.TokenIds(),
-                Sampling = new V1.SamplingParams { Temperature = 0, MaxTokens = genLen, IgnoreEos = true, Seed = seedBase + i },
-            };
-            req.TokenIds.Ids.AddRange(p);
-            var tokens = new List<int>();
-            var itl = new List<double>();
-            long start = Stopwatch.GetTimestamp(), last = 0;
-            double ttft = 0;
-            using var call = client.Generate(req);
-            await foreach (var r in call.ResponseStream.ReadAllAsync())
-            {
-                if (r.TokenIds.Count == 0) continue;
-                long now = Stopwatch.GetTimestamp();
-                if (tokens.Count == 0) ttft = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
-                else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
-                last = now;
-                tokens.AddRange(r.TokenIds);
-            }
-            return new Stream(tokens.ToArray(), ttft, itl);
-        })));
-
-    sealed record Stats(double ttft_p50_ms, double ttft_p99_ms, double itl_p50_ms, double itl_p99_ms, double itl_mean_ms, long tokens, double tokens_per_s, double wall_s);
-
-    static Stats Summary(Stream[] s, double wall)
-    {
-        var itl = s.SelectMany(x => x.ItlMs).ToList();
-        var ttft = s.Select(x => x.TtftMs).ToList();
-        long tokens = s.Sum(x => (long)x.Tokens.Length);
-        return new Stats(R(EngineBenchmark.Percentile(ttft, 0.5)), R(EngineBenchmark.Percentile(ttft, 0.99)),
-            R(EngineBenchmark.Percentile(itl, 0.5)), R(EngineBenchmark.Percentile(itl, 0.99)), R(itl.Average()), tokens, Math.Round(tokens / wall, 1), Math.Round(wall, 3));
+            PlotSeries Series(string policy, Func<ClusterSimResult, double> y) =>
+                new(policy, results.Where(r => r.Policy == policy).Select(r => r.Rate).ToArray(), results.Where(r => r.Policy == policy).Select(y).ToArray());
+            SweepPlot.Write(plot, $"Routing policies, {hosts} simulated H100 hosts, llm-d-shaped workload ({w.Customers} customers x {w.UsersPerCustomer} users, {w.ContextTokens}+{w.QueryTokens} prompt tokens)",
+            [
+                new PlotPanel("Output throughput", "requests/s", "output tokens/s", policies.Select(p => Series(p, r => r.OutputTokensPerSecond)).ToArray()),
+                new PlotPanel("Time to first token p90", "requests/s", "seconds", policies.Select(p => Series(p, r => r.TtftP90)).ToArray()),
+                new PlotPanel("Prefix-cache hit rate", "requests/s", "fraction of prompt tokens", policies.Select(p => Series(p, r => r.PrefixHitRate)).ToArray()),
+            ], width: 1800);
+            Console.Error.WriteLine($"sealion: wrote {plot}");
+        }
+        return 0;
     }
 
-    static double R(double x) => Math.Round(x, 3);
-
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    static double Round(double x) => double.IsFinite(x) ? Math.Round(x, 3) : -1;
 }
