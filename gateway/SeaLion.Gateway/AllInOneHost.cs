@@ -48,6 +48,7 @@ public static class AllInOneHost
                 .UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
                 .AddMemoryGrainStorage(SessionGrain.Storage)
                 .AddSeaLionSilo(_ => host));
+            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(60));   // 30 s drain, then Orleans
             return builder.Build().MapSeaLionGateway(endpoints);
         }
         catch

@@ -29,8 +29,9 @@ const string Usage = """
                      [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
-                     [--sim-time-scale S] [--kv-cache-mb N] [--dtype bf16|fp32] [--threads N] [--tp N]:
-                     one silo of a multi-process cluster (Redis membership and session storage)
+                     [--sim-time-scale S] [--kv-cache-mb N] [--dtype bf16|fp32] [--threads N] [--tp N]
+                     [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
+                     storage); SIGTERM drains it
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
                      cluster (keys from FILE and from the cluster's Redis)

@@ -23,8 +23,10 @@ public static class SiloHosting
     /// cluster load monitor, and the placement directors for pinned grains and sessions. Session storage (provider
     /// "sessions") is the caller's choice: memory all-in-one, Redis for a multi-process cluster.
     /// </summary>
-    public static ISiloBuilder AddSeaLionSilo(this ISiloBuilder silo, Func<IServiceProvider, EngineHost> engine)
+    public static ISiloBuilder AddSeaLionSilo(this ISiloBuilder silo, Func<IServiceProvider, EngineHost> engine, TimeSpan? drainTimeout = null)
     {
+        silo.Services.AddSingleton(new DrainOptions(drainTimeout ?? TimeSpan.FromSeconds(30)));
+        silo.Services.AddHostedService<DrainOnStop>();
         silo.Services.AddSingleton(engine);
         // Load the model and start the engine with the host, not inside the first grain activation that needs it.
         silo.Services.AddHostedService(sp => new EngineStarter(sp.GetRequiredService<EngineHost>()));
@@ -88,6 +90,38 @@ public static class SiloHosting
     }
 }
 
+/// <summary>How long a stopping silo waits for its engine's requests to finish.</summary>
+public sealed record DrainOptions(TimeSpan Timeout);
+
+/// <summary>
+/// Drain on SIGTERM / Ctrl-C / a graceful stop: the moment the host starts stopping, the silo reports itself
+/// draining (no new sessions are placed on it, the gateway routes no new requests to it), then the stop waits —
+/// before Orleans deactivates anything — until the engine has no running or waiting request, or the drain timeout
+/// passes (then what is left is cut). Sessions were persisted at the end of each turn; Orleans then leaves the
+/// cluster gracefully, and the sessions' next calls activate them elsewhere.
+/// </summary>
+sealed class DrainOnStop : IHostedService
+{
+    public DrainOnStop(IHostApplicationLifetime lifetime, EngineHost host, SiloState state, DrainOptions options, ILogger<DrainOnStop> log)
+    {
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            state.Drain();
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var l = host.Engine.Load;
+            if (l.Running + l.Waiting > 0) log.LogInformation("draining: waiting up to {Timeout} s for {Running} running and {Waiting} waiting requests", options.Timeout.TotalSeconds, l.Running, l.Waiting);
+            // The load report is refreshed after every step; give the gateways one poll period to see "draining".
+            Thread.Sleep(ClusterLoadMonitor.Period * 2);
+            while (sw.Elapsed < options.Timeout && host.Engine.Fault is null && ((l = host.Engine.Load).Running + l.Waiting > 0)) Thread.Sleep(20);
+            if (l.Running + l.Waiting > 0) log.LogWarning("drain timeout: {Count} requests are cut", l.Running + l.Waiting);
+            else log.LogInformation("drained in {Seconds:F1} s", sw.Elapsed.TotalSeconds);
+        });
+    }
+
+    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
 sealed class EngineStarter(EngineHost host) : IHostedService
 {
     public Task StartAsync(CancellationToken ct) => Task.CompletedTask;   // constructing it was the work
@@ -112,6 +146,8 @@ public sealed record SiloHostOptions
     public EngineOptions Engine { get; init; } = new();
     public bool Simulated { get; init; }
     public double SimulatedTimeScale { get; init; } = 1.0;
+    /// <summary>On SIGTERM, how long to let running requests finish before the silo leaves the cluster.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
@@ -131,7 +167,9 @@ public static class SiloHost
         builder.UseOrleans(silo => silo
             .ConfigureEndpoints(ip, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: false)
             .UseRedis(o.Redis)
-            .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale)));
+            .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale), o.DrainTimeout));
+        // The drain runs inside the stop; Orleans' own graceful stop gets its usual time after it.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = o.DrainTimeout + TimeSpan.FromSeconds(30));
         var app = builder.Build();
         app.MapGet("/healthz", (EngineHost h, SiloState s) =>
             h.Engine.Fault is not null ? Results.Text("engine failed", statusCode: 503)

@@ -157,6 +157,31 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
     }
 
     [Fact]
+    public async Task A_silo_drained_with_sigterm_finishes_its_streams_and_no_request_fails()
+    {
+        // Long streams across the silos (the router spreads them), then SIGTERM to one silo mid-way.
+        var streams = Enumerable.Range(0, 12).Select(i => Collect(f.Client.Generate(new GenerateRequest
+        {
+            Text = $"Cerita panjang nomor {i}.", Sampling = new SamplingParams { MaxTokens = 6000, IgnoreEos = true, Temperature = 0 },
+        }))).ToArray();
+        await Task.Delay(300);
+        var victim = f.Silos[2];
+        var stop = Task.Run(() => victim.Terminate(TimeSpan.FromSeconds(60)));
+        // While it drains, new requests are served (elsewhere, or by it before it stops taking them).
+        for (int i = 0; i < 6; i++)
+        {
+            var r = await Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 4, IgnoreEos = true } }));
+            Assert.Equal(4, r.Sum(x => x.TokenIds.Count));
+            await Task.Delay(50);
+        }
+        var done = await Task.WhenAll(streams);
+        Assert.All(done, d => { Assert.Equal(6000, d.Sum(x => x.TokenIds.Count)); Assert.Equal(FinishReason.Length, d[^1].FinishReason); });
+        Assert.True(await stop, "the drained silo did not exit within 60 s of SIGTERM\n" + victim.Output);
+        Assert.Contains("draining: waiting up to", victim.Output);   // it had streams when SIGTERM came
+        Assert.Contains("drained in", victim.Output);
+    }
+
+    [Fact]
     public async Task The_gateway_serves_generate_and_rejects_bad_input_while_staying_up()
     {
         var e = await Assert.ThrowsAsync<RpcException>(() => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 9000 } })));

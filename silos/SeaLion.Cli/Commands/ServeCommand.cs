@@ -70,6 +70,7 @@ internal static class ServeCommand
         string host = ReadHost(a);
         var redis = ReadRedis(a);
         int siloPort = a.Int("silo-port", 11111, 1, 65535), gatewayPort = a.Int("gateway-port", 30000, 1, 65535), httpPort = a.Int("http-port", 9090, 1, 65535);
+        int drain = a.Int("drain-timeout-s", 30, 0, 3600);
         var engine = ReadEngine(a);
         a.EnsureAllUsed();
         Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
@@ -77,6 +78,7 @@ internal static class ServeCommand
         {
             ModelDir = dir, Redis = redis, Host = host, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
             Model = options, Engine = engine.Options, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
+            DrainTimeout = TimeSpan.FromSeconds(drain),
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
             $"sealion: silo on {host}:{siloPort} (client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
