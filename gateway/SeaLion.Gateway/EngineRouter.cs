@@ -1,4 +1,7 @@
 using System.Collections.Concurrent;
+using SeaLion.Contracts.Grains;
+using SeaLion.Engine.Blocks;
+using Microsoft.Extensions.Logging;
 using SeaLion.Silo;
 
 namespace SeaLion.Gateway;
@@ -57,4 +60,41 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
             if (Interlocked.Exchange(ref _disposed, 1) == 0) router._open.AddOrUpdate(engineId, 0, (_, n) => n - 1);
         }
     }
+}
+
+/// <summary>
+/// KV-aware routing (the default): the prompt's block-hash chain goes to the cluster KV index grain, which picks
+/// the engine by cached prefix against load (<see cref="SeaLion.Engine.Routing.PreciseKvPolicy"/>) over the
+/// engines this gateway sees serving; every gateway asks the same grain, so replicas route alike. If the index
+/// cannot answer within 250 ms the gateway falls back to least-loaded (reason "index_unavailable").
+/// </summary>
+public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grains, ILogger<KvAwareRouter> log) : IEngineRouter
+{
+    public const int BlockSize = 16;
+    readonly LeastLoadedRouter _fallback = new(monitor);
+
+    public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct)
+    {
+        await monitor.EnsureViewAsync(ct);
+        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).Where(e => !e.Faulted)
+            .Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
+        if (engines.Length == 0) { GatewayMetrics.Routed("precise_kv", "no_engine"); return null; }
+        var chain = BlockHash.Chain(promptTokenIds, BlockSize);
+        var flat = new ulong[chain.Count * 2];
+        for (int i = 0; i < chain.Count; i++) (flat[2 * i], flat[2 * i + 1]) = (chain[i].Hi, chain[i].Lo);
+        try
+        {
+            var answer = await grains.GetGrain<IKvIndexGrain>(0).Route(new RouteQuery(flat, promptTokenIds.Length, null, engines)).WaitAsync(TimeSpan.FromMilliseconds(250), ct);
+            GatewayMetrics.Routed("precise_kv", answer.Reason);
+            return answer.EngineId;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            log.LogDebug(e, "the KV index did not answer; routing by load");
+            GatewayMetrics.Routed("precise_kv", "index_unavailable");
+            return await _fallback.PickAsync(promptTokenIds, ct);
+        }
+    }
+
+    public IDisposable Open(string engineId) => _fallback.Open(engineId);
 }

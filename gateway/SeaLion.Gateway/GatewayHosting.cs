@@ -38,7 +38,7 @@ public static class GatewayHosting
         });
         builder.Services.AddSingleton(model);
         builder.Services.AddClusterLoadMonitor();
-        builder.Services.AddSingleton<IEngineRouter, LeastLoadedRouter>();
+        builder.Services.AddSingleton<IEngineRouter, KvAwareRouter>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ClusterHealthCheck>();
         builder.Services.AddSingleton(auth);

@@ -11,11 +11,16 @@ namespace SeaLion.Silo;
 /// request in the engine.
 /// </summary>
 [SiloPinnedPlacement]
-public sealed class EngineGrain(EngineHost host) : Grain, IEngineGrain
+public sealed class EngineGrain(EngineHost host, SiloState silo) : Grain, IEngineGrain
 {
     public async IAsyncEnumerable<GenerateChunk> Generate(EngineGenerateRequest request)
     {
-        await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, request.Sampling.ToEngine(), request.RequestId)))
-            yield return o.ToChunk();
+        silo.StreamStarted();
+        try
+        {
+            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, request.Sampling.ToEngine(), request.RequestId)))
+                yield return o.ToChunk();
+        }
+        finally { silo.StreamEnded(); }
     }
 }

@@ -64,6 +64,7 @@ public sealed class SessionGrain(
             throw new ArgumentException($"session history with the new messages ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {context}");
 
         _busy = true;
+        silo.StreamStarted();
         try
         {
             var reply = new StringBuilder();
@@ -82,7 +83,7 @@ public sealed class SessionGrain(
                 yield return o.ToChunk();
             }
         }
-        finally { _busy = false; }
+        finally { _busy = false; silo.StreamEnded(); }
     }
 
     public Task<SessionSnapshot?> Get() => Task.FromResult(state.RecordExists

@@ -27,6 +27,7 @@ public static class SiloHosting
     {
         silo.Services.AddSingleton(new DrainOptions(drainTimeout ?? TimeSpan.FromSeconds(30)));
         silo.Services.AddHostedService<DrainOnStop>();
+        silo.Services.AddHostedService<KvEventPublisher>();
         silo.Services.AddSingleton(engine);
         // Load the model and start the engine with the host, not inside the first grain activation that needs it.
         silo.Services.AddHostedService(sp => new EngineStarter(sp.GetRequiredService<EngineHost>()));
@@ -109,11 +110,12 @@ sealed class DrainOnStop : IHostedService
             state.Drain();
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var l = host.Engine.Load;
-            if (l.Running + l.Waiting > 0) log.LogInformation("draining: waiting up to {Timeout} s for {Running} running and {Waiting} waiting requests", options.Timeout.TotalSeconds, l.Running, l.Waiting);
+            if (l.Running + l.Waiting > 0 || state.Streams > 0) log.LogInformation("draining: waiting up to {Timeout} s for {Running} running and {Waiting} waiting requests", options.Timeout.TotalSeconds, l.Running, l.Waiting);
             // The load report is refreshed after every step; give the gateways one poll period to see "draining".
             Thread.Sleep(ClusterLoadMonitor.Period * 2);
-            while (sw.Elapsed < options.Timeout && host.Engine.Fault is null && ((l = host.Engine.Load).Running + l.Waiting > 0)) Thread.Sleep(20);
-            if (l.Running + l.Waiting > 0) log.LogWarning("drain timeout: {Count} requests are cut", l.Running + l.Waiting);
+            // Idle means the engine has nothing left and every grain stream has been read to its end by its caller.
+            while (sw.Elapsed < options.Timeout && host.Engine.Fault is null && ((l = host.Engine.Load).Running + l.Waiting > 0 || state.Streams > 0)) Thread.Sleep(20);
+            if (l.Running + l.Waiting > 0 || state.Streams > 0) log.LogWarning("drain timeout: {Count} requests are cut", Math.Max(l.Running + l.Waiting, state.Streams));
             else log.LogInformation("drained in {Seconds:F1} s", sw.Elapsed.TotalSeconds);
         });
     }

@@ -8,7 +8,7 @@ namespace SeaLion.Silo;
 /// </summary>
 public sealed class SiloState
 {
-    int _sessions;
+    int _sessions, _streams;
     volatile bool _draining;
 
     public SiloState(IHostApplicationLifetime? lifetime = null) => lifetime?.ApplicationStopping.Register(() => _draining = true);
@@ -18,4 +18,9 @@ public sealed class SiloState
     public void SessionActivated() => Interlocked.Increment(ref _sessions);
     public void SessionDeactivated() => Interlocked.Decrement(ref _sessions);
     public void Drain() => _draining = true;
+
+    /// <summary>Grain streams (engine and session) not yet finished by their consumers: a drain waits for them too.</summary>
+    public int Streams => Volatile.Read(ref _streams);
+    public void StreamStarted() => Interlocked.Increment(ref _streams);
+    public void StreamEnded() => Interlocked.Decrement(ref _streams);
 }

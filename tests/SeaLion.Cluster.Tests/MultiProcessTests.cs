@@ -182,6 +182,24 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
     }
 
     [Fact]
+    public async Task The_gateway_routes_a_shared_prefix_to_the_engine_that_holds_it()
+    {
+        var rng = new Random(7);
+        int[] prefix = Enumerable.Range(0, 640).Select(_ => rng.Next(1000, 100_000)).ToArray();
+        async Task<Usage> Send(int[] suffix)
+        {
+            var req = new GenerateRequest { TokenIds = new TokenIds(), Sampling = new SamplingParams { MaxTokens = 2, IgnoreEos = true } };
+            req.TokenIds.Ids.AddRange(prefix);
+            req.TokenIds.Ids.AddRange(suffix);
+            return (await Collect(f.Client.Generate(req)))[^1].Usage;
+        }
+        Assert.Equal(0, (await Send([5, 6, 7])).CachedTokens);
+        // With three engines, load-only routing would find the prefix one time in three; each of these must.
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(640, (await Send([8 + i, 9, 10, 11])).CachedTokens);
+    }
+
+    [Fact]
     public async Task The_gateway_serves_generate_and_rejects_bad_input_while_staying_up()
     {
         var e = await Assert.ThrowsAsync<RpcException>(() => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 9000 } })));

@@ -53,9 +53,9 @@ public sealed class ThreeSiloTests(ThreeSiloFixture f)
         Assert.Equal(3, counts.Count);
         double mean = 200 / 3.0, max = counts.Values.Max();
         string seen = $"sessions per silo: {string.Join(", ", counts.Values)} (max/mean {max / mean:F2})";
+        // The director balances all sessions of the silos (other tests' too), so these 200 need not split exactly;
+        // PlacementDirectorTests pins the exact 100/100/100 of a burst on the director alone.
         Assert.True(max / mean <= 1.2, seen);
-        // Tighter than the requirement: random placement reaches 1.2 about one time in twenty, 1.06 rarely.
-        Assert.True(max / mean <= 1.06, seen);
     }
 }
 

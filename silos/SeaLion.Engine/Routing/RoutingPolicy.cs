@@ -90,9 +90,10 @@ public sealed class SessionAffinityPolicy(int seed = 0) : IRoutingPolicy
 /// <code>
 ///   score(e) = 2 * matched_blocks(e) / chain_blocks - running(e) / max_running - 0.2 * waiting(e)
 /// </code>
-/// matched_blocks from the precise index (engine events) where the engine's events are fresh, else from the
-/// approximate index (what this router sent where); the decision's reason says which ("precise",
-/// "approximate_fallback", or "no_prefix" when nothing matched anywhere). Every decision is also recorded in the
+/// matched_blocks from the precise index (engine events) where the engine's events are fresh (or from the
+/// approximate index where it knows more: a request routed moments ago whose events have not arrived), else from
+/// the approximate index (what this router sent where); the decision's reason says which ("precise",
+/// "approximate_lag", "approximate_fallback", or "no_prefix" when nothing matched anywhere). Every decision is also recorded in the
 /// approximate index. With <paramref name="precise"/> null it is the approximate-prefix policy.
 /// </summary>
 public sealed class PreciseKvPolicy(KvIndex? precise, ApproximateIndex approximate, int seed = 0) : IRoutingPolicy
@@ -107,9 +108,11 @@ public sealed class PreciseKvPolicy(KvIndex? precise, ApproximateIndex approxima
         int[] exact = precise?.Match(r.Chain) ?? new int[approximate.Engines];
         int[] approx = approximate.Match(r.Chain);
         bool anyStale = false;
+        // Fresh events are the truth, except that a request routed moments ago has not produced its events yet:
+        // where the approximate index knows more (recent routing), it is used ("lag").
         int Matched(EngineView e)
         {
-            if (precise is not null && e.EventsFresh) return exact[e.Index];
+            if (precise is not null && e.EventsFresh) return Math.Max(exact[e.Index], approx[e.Index]);
             anyStale |= precise is not null;
             return approx[e.Index];
         }
@@ -119,7 +122,8 @@ public sealed class PreciseKvPolicy(KvIndex? precise, ApproximateIndex approxima
         var chosen = engines.First(e => e.Index == best);
         int expected = Matched(chosen);
         approximate.Routed(best, r.Chain);
-        string reason = expected == 0 ? "no_prefix" : precise is null ? "approximate" : chosen.EventsFresh ? "precise" : "approximate_fallback";
+        string reason = expected == 0 ? "no_prefix" : precise is null ? "approximate"
+            : !chosen.EventsFresh ? "approximate_fallback" : exact[best] >= expected ? "precise" : "approximate_lag";
         if (anyStale && reason == "precise") reason = "precise_partial";
         return new(best, reason, expected);
     }
