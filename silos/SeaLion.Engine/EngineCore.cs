@@ -52,6 +52,14 @@ internal sealed class EngineCore : IDisposable
             if (id < 0 || id >= _runner.VocabSize)
                 throw new ArgumentOutOfRangeException("prompt_token_ids", id, $"prompt token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
         req.Sampling.Validate(_runner.VocabSize);
+        if (req.ResumeOutput is { } resumed)
+        {
+            if (resumed.Count >= req.Sampling.MaxTokens)
+                throw new ArgumentException($"resume_output holds {resumed.Count} tokens; max_tokens ({req.Sampling.MaxTokens}) leaves nothing to generate", "resume_output");
+            foreach (int id in resumed)
+                if (id < 0 || id >= _runner.VocabSize)
+                    throw new ArgumentOutOfRangeException("resume_output", id, $"resume_output token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
+        }
         int total = req.PromptTokenIds.Length + req.Sampling.MaxTokens;
         if (total > _runner.MaxContext)
             throw new ArgumentException(
@@ -66,11 +74,13 @@ internal sealed class EngineCore : IDisposable
         Validate(req);
         string id = req.RequestId ?? Guid.NewGuid().ToString("N");
         if (_requests.ContainsKey(id)) throw new ArgumentException($"request id '{id}' is already running", "request_id");
-        var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++) { ArrivalTime = Clock.Now };
+        var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++, req.ResumeOutput) { ArrivalTime = Clock.Now };
         var stopIds = new HashSet<int>(req.Sampling.StopTokenIds);
         if (!req.Sampling.IgnoreEos) stopIds.UnionWith(_eos);
         PromptTokens += req.PromptTokenIds.Length;
-        _requests[id] = (r, new OutputStream(id, _tokenizer.CreateDetokenizer(), req.Sampling, stopIds, emit));
+        var stream = new OutputStream(id, _tokenizer.CreateDetokenizer(), req.Sampling, stopIds, emit);
+        if (req.ResumeOutput is { Count: > 0 } resumed) stream.Prime(resumed);
+        _requests[id] = (r, stream);
         Scheduler.Add(r);
         PublishMetrics();
     }

@@ -14,13 +14,16 @@ internal sealed class EngineRequest
     readonly List<int> _tokens;
     readonly List<BlockHash> _hashes = new();
 
-    public EngineRequest(string id, int[] prompt, SamplingParams sampling, long arrival)
+    /// <param name="resumeOutput">Tokens already generated (and delivered) by an engine that was lost: they are
+    /// part of the sequence as output, not prompt.</param>
+    public EngineRequest(string id, int[] prompt, SamplingParams sampling, long arrival, IReadOnlyList<int>? resumeOutput = null)
     {
         Id = id;
         _tokens = new List<int>(prompt.Length + Math.Min(sampling.MaxTokens, 4096));
         _tokens.AddRange(prompt);
+        if (resumeOutput is not null) _tokens.AddRange(resumeOutput);
         NumPromptTokens = prompt.Length;
-        Sampling = new SamplingState(sampling, prompt);
+        Sampling = new SamplingState(sampling, prompt, resumeOutput);
         Arrival = arrival;
     }
 

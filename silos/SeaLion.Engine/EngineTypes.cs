@@ -3,7 +3,12 @@ using SeaLion.Model.Sampling;
 namespace SeaLion.Engine;
 
 /// <summary>A request to the engine: prompt token ids and sampling parameters.</summary>
-public sealed record GenerateRequest(int[] PromptTokenIds, SamplingParams Sampling, string? RequestId = null);
+/// <summary>
+/// A request to the engine: prompt token ids and sampling parameters. <paramref name="ResumeOutput"/> continues a
+/// stream another engine had started: those tokens were already delivered; generation goes on after them with the
+/// same sampling state, and only later tokens are streamed.
+/// </summary>
+public sealed record GenerateRequest(int[] PromptTokenIds, SamplingParams Sampling, string? RequestId = null, IReadOnlyList<int>? ResumeOutput = null);
 
 /// <summary>Token counts of a finished request: prompt, prompt tokens served from the prefix cache, generated.</summary>
 public sealed record EngineUsage(int PromptTokens, int CachedTokens, int GeneratedTokens);

@@ -11,6 +11,15 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
 {
     readonly StopStrings _stops = new(p.Stop);
 
+    /// <summary>
+    /// Replays tokens a lost engine already delivered, so the detokenizer and the stop-string matcher are where
+    /// that stream left them (text held back for a possible stop string is held back again); nothing is emitted.
+    /// </summary>
+    public void Prime(IEnumerable<int> delivered)
+    {
+        foreach (int t in delivered) _stops.Push(detokenizer.Push(t));
+    }
+
     /// <summary>Handles one new token; returns the finish reason if the request is now done.</summary>
     public string? OnToken(EngineRequest r, SampledToken sample, int maxContext)
     {

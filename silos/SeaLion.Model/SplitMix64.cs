@@ -9,6 +9,9 @@ internal sealed class SplitMix64(ulong seed)
 {
     ulong _s = seed;
 
+    /// <summary>Moves past <paramref name="n"/> draws in O(1): the stream is a counter.</summary>
+    public void Skip(ulong n) => _s += n * 0x9E3779B97F4A7C15UL;
+
     public ulong Next()
     {
         ulong z = _s += 0x9E3779B97F4A7C15UL;

@@ -10,11 +10,16 @@ public sealed class SamplingState
     readonly Dictionary<int, int> _outputCounts = new();
     readonly HashSet<int> _seen;
 
-    public SamplingState(SamplingParams p, IEnumerable<int> promptIds)
+    public SamplingState(SamplingParams p, IEnumerable<int> promptIds, IReadOnlyList<int>? priorOutput = null)
     {
         Params = p;
         _rng = new SplitMix64((ulong)(p.Seed ?? Random.Shared.NextInt64()));
         _seen = new HashSet<int>(promptIds);
+        // Resuming a stream cut after these tokens: they count as output (penalties), and the random stream moves
+        // past the draws they took (one per sampled token, none when greedy), so a seeded request continues exactly.
+        if (priorOutput is null) return;
+        foreach (int t in priorOutput) Append(t);
+        if (!p.IsGreedy) _rng.Skip((ulong)priorOutput.Count);
     }
 
     public SamplingParams Params { get; }
