@@ -9,8 +9,8 @@ namespace SeaLion.Gateway;
 /// <summary>Chooses the engine for a stateless Generate. The seam for KV-aware routing.</summary>
 public interface IEngineRouter
 {
-    /// <summary>An engine grain key, or null when no engine is serving.</summary>
-    ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct);
+    /// <summary>An engine grain key, or null when no engine is serving; never <paramref name="avoid"/> (an engine just lost).</summary>
+    ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null);
 
     /// <summary>Counts a stream this gateway opened on an engine until the returned lease is disposed.</summary>
     IDisposable Open(string engineId);
@@ -25,7 +25,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
 {
     readonly ConcurrentDictionary<string, int> _open = new();
 
-    public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct)
+    public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null)
     {
         await monitor.EnsureViewAsync(ct);
         string? best = null;
@@ -36,7 +36,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
             if (s.Report.Draining) continue;
             foreach (var e in s.Report.Engines)
             {
-                if (e.Faulted) continue;
+                if (e.Faulted || e.EngineId == avoid) continue;
                 double cost = e.Running + 2.0 * e.Waiting + 8.0 * (1 - e.FreeFraction) + _open.GetValueOrDefault(e.EngineId);
                 if (best is null || cost < bestCost - 1e-12) { best = e.EngineId; bestCost = cost; ties = 1; }
                 else if (Math.Abs(cost - bestCost) <= 1e-12 && Random.Shared.Next(++ties) == 0) best = e.EngineId;
@@ -73,10 +73,10 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
     public const int BlockSize = 16;
     readonly LeastLoadedRouter _fallback = new(monitor);
 
-    public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct)
+    public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null)
     {
         await monitor.EnsureViewAsync(ct);
-        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).Where(e => !e.Faulted)
+        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).Where(e => !e.Faulted && e.EngineId != avoid)
             .Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
         if (engines.Length == 0) { GatewayMetrics.Routed("precise_kv", "no_engine"); return null; }
         var chain = BlockHash.Chain(promptTokenIds, BlockSize);
@@ -92,7 +92,7 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
         {
             log.LogDebug(e, "the KV index did not answer; routing by load");
             GatewayMetrics.Routed("precise_kv", "index_unavailable");
-            return await _fallback.PickAsync(promptTokenIds, ct);
+            return await _fallback.PickAsync(promptTokenIds, ct, avoid);
         }
     }
 

@@ -18,7 +18,7 @@ public sealed class EngineGrain(EngineHost host, SiloState silo) : Grain, IEngin
         silo.StreamStarted();
         try
         {
-            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, request.Sampling.ToEngine(), request.RequestId)))
+            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(request.PromptTokenIds, request.Sampling.ToEngine(), request.RequestId, request.ResumeOutput)))
                 yield return o.ToChunk();
         }
         finally { silo.StreamEnded(); }

@@ -67,8 +67,8 @@ public sealed class SessionGrain(
         silo.StreamStarted();
         try
         {
-            var reply = new StringBuilder();
-            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(ids, sampling, request.RequestId)))
+            var reply = new StringBuilder(request.ResumeText ?? "");   // a turn resumed after a lost silo: what was already sent
+            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(ids, sampling, request.RequestId, request.ResumeOutput)))
             {
                 reply.Append(o.Text);
                 if (o.FinishReason is "stop" or "length")

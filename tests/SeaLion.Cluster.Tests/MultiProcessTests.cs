@@ -57,6 +57,13 @@ sealed class SealionProcess : IDisposable
         return false;
     }
 
+    /// <summary>SIGKILL: the host is gone at once, mid-whatever.</summary>
+    public void Kill()
+    {
+        _p.Kill();
+        _p.WaitForExit(10_000);
+    }
+
     public void Dispose()
     {
         Terminate(TimeSpan.FromSeconds(15));
@@ -208,5 +215,47 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
         var outs = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 4, IgnoreEos = true } }))));
         Assert.All(outs, o => Assert.Equal(4, o.Sum(r => r.TokenIds.Count)));
         Assert.False(f.Gateway.Exited);
+    }
+}
+
+/// <summary>A cluster of its own, one of whose silos is killed with SIGKILL under load.</summary>
+public sealed class FailoverTests : IClassFixture<MultiProcessFixture>
+{
+    readonly MultiProcessFixture f;
+    public FailoverTests(MultiProcessFixture f) => this.f = f;
+
+    [Fact]
+    public async Task A_silo_killed_under_32_streamed_chats_loses_no_stream_and_no_conversation()
+    {
+        var ids = Enumerable.Range(0, 32).Select(i => $"kill-{i}").ToArray();
+        async Task<(int Tokens, string Text, FinishReason Finish)> Turn(string id, string text, int max)
+        {
+            var r = new ChatRequest { SessionId = id, Sampling = new SamplingParams { Temperature = 0, MaxTokens = max, IgnoreEos = true } };
+            r.Messages.Add(new ChatMessage { Role = "user", Content = text });
+            int n = 0; var sb = new System.Text.StringBuilder(); var finish = FinishReason.Unspecified;
+            await foreach (var c in f.Client.Chat(r).ResponseStream.ReadAllAsync()) { n += c.TokenIds.Count; sb.Append(c.Text); if (c.FinishReason != FinishReason.Unspecified) finish = c.FinishReason; }
+            return (n, sb.ToString(), finish);
+        }
+        var turns = ids.Select(id => Turn(id, $"Ceritakan kisah panjang {id}.", 4000)).ToArray();
+        await Task.Delay(400);
+        f.Silos[1].Kill();
+        var results = await Task.WhenAll(turns);
+        Assert.All(results, r => { Assert.Equal(4000, r.Tokens); Assert.Equal(FinishReason.Length, r.Finish); });
+        // Some of them were cut and resumed (the kill came mid-stream), as the gateway's metrics count.
+        using (var http = new HttpClient())
+        {
+            string metrics = await http.GetStringAsync($"http://127.0.0.1:{f.Gateway.HttpPort}/metrics");
+            var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("sealion_stream_failovers_total{kind=\"chat\"}"));
+            Assert.True(line is not null && double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, "no stream was resumed: " + line);
+        }
+        // Every conversation goes on, with its whole history (the reply as the client received it), elsewhere.
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var s = await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = ids[i] });
+            Assert.Equal(2, s.Messages.Count);
+            Assert.Equal(results[i].Text, s.Messages[1].Content);
+        }
+        var next = await Task.WhenAll(ids.Select(id => Turn(id, "Lanjutkan.", 5)));
+        Assert.All(next, r => Assert.Equal(5, r.Tokens));
     }
 }

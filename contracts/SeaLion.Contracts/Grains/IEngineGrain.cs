@@ -19,8 +19,10 @@ public sealed record SamplingSpec
     [Id(12)] public bool IgnoreEos { get; init; }
 }
 
+/// <summary>A generation; ResumeOutput continues a stream a lost engine had started (those tokens were delivered).</summary>
 [GenerateSerializer, Immutable]
-public sealed record EngineGenerateRequest([property: Id(0)] string RequestId, [property: Id(1)] int[] PromptTokenIds, [property: Id(2)] SamplingSpec Sampling);
+public sealed record EngineGenerateRequest([property: Id(0)] string RequestId, [property: Id(1)] int[] PromptTokenIds, [property: Id(2)] SamplingSpec Sampling,
+    [property: Id(3)] int[]? ResumeOutput = null);
 
 [GenerateSerializer, Immutable]
 public sealed record TopLogprobSpec([property: Id(0)] int TokenId, [property: Id(1)] float Logprob);

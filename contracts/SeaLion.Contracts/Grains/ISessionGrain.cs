@@ -8,7 +8,8 @@ public sealed record ChatMessageSpec([property: Id(0)] string Role, [property: I
 /// Sampling.MaxTokens 0 means the rest of the context after the rendered history.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record ChatTurnRequest([property: Id(0)] string RequestId, [property: Id(1)] ChatMessageSpec[] Messages, [property: Id(2)] SamplingSpec Sampling);
+public sealed record ChatTurnRequest([property: Id(0)] string RequestId, [property: Id(1)] ChatMessageSpec[] Messages, [property: Id(2)] SamplingSpec Sampling,
+    [property: Id(3)] int[]? ResumeOutput = null, [property: Id(4)] string? ResumeText = null);
 
 /// <summary>A session as stored: its history, the engine that holds its KV blocks, and how many turns it has had.</summary>
 [GenerateSerializer, Immutable]
