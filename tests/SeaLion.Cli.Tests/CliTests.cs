@@ -120,6 +120,22 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
     }
 
     [Fact]
+    public void Bench_cluster_real_run_through_orleans_agrees_with_the_simulator()
+    {
+        string[] w = ["bench", "cluster", "--hosts", "3", "--seconds", "8", "--rates", "3", "--policies", "random,precise_kv", "--customers", "4",
+            "--context-tokens", "800", "--query-tokens", "64", "--output-tokens", "8"];
+        var (code, real, err) = Run([.. w, "--real", "--sim-time-scale", "0.5"]);
+        Assert.True(code == 0, err);
+        var (code2, sim, err2) = Run(w);
+        Assert.True(code2 == 0, err2);
+        double Hit(string output, string policy) => output.Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.GetProperty("bench").GetString() == "cluster" && e.GetProperty("policy").GetString() == policy).GetProperty("prefix_hit_rate").GetDouble();
+        foreach (var policy in new[] { "random", "precise_kv" })
+            Assert.True(Math.Abs(Hit(real, policy) - Hit(sim, policy)) < 0.08, $"{policy}: real {Hit(real, policy)} vs simulated {Hit(sim, policy)}");
+        Assert.True(Hit(real, "precise_kv") > Hit(real, "random"));
+    }
+
+    [Fact]
     public void Apikey_prints_a_key_once_and_stores_only_its_hash()
     {
         string file = Path.Combine(_home.Dir, $"keys-{Guid.NewGuid():N}.json");

@@ -26,6 +26,9 @@ internal static class BenchClusterCommand
         var w = new ClusterWorkload(a.Int("customers", 150, 1, 100_000), a.Int("users", 5, 1, 1000), a.Int("context-tokens", 6000, 0, 7000),
             a.Int("query-tokens", 1200, 1, 7000), a.Int("output-tokens", 200, 1, 4000), a.Int("seed", 1, 0, int.MaxValue));
         string? plot = a.String("plot");
+        bool real = a.Flag("real");
+        double scale = a.Double("sim-time-scale") ?? 1.0;
+        string? modelDir = real ? ModelLocator.Resolve(a.String("model")) : null;
         a.EnsureAllUsed();
         if (w.ContextTokens + w.QueryTokens + w.OutputTokens > 8192) throw new UsageException("context + query + output tokens must fit the 8192 context");
         var tokenizer = BpeTokenizer.FromDirectory(ModelLocator.TokenizerDir);
@@ -34,11 +37,12 @@ internal static class BenchClusterCommand
         foreach (double rate in rates)
             foreach (var policy in policies)
             {
-                var r = ClusterSimulator.Run(tokenizer, hosts, policy, rate, seconds, w);
+                var r = real ? RealClusterRun.RunAsync(modelDir!, hosts, policy, rate, seconds, w, scale).GetAwaiter().GetResult()
+                    : ClusterSimulator.Run(tokenizer, hosts, policy, rate, seconds, w);
                 results.Add(r);
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
-                    bench = "cluster", policy = r.Policy, hosts, rate, requests = r.Requests, completed = r.Completed, kept_up = r.KeptUp,
+                    bench = "cluster", mode = real ? $"real-orleans (time scale {scale})" : "simulated", policy = r.Policy, hosts, rate, requests = r.Requests, completed = r.Completed, kept_up = r.KeptUp,
                     output_tok_s = Math.Round(r.OutputTokensPerSecond, 1), ttft_p50_s = Round(r.TtftP50), ttft_p90_s = Round(r.TtftP90),
                     prefix_hit_rate = Math.Round(r.PrefixHitRate, 4), load_imbalance = Math.Round(r.LoadImbalance, 3), reasons = r.Reasons,
                 }));

@@ -72,6 +72,42 @@ public static class ClusterSimulator
         _ => throw new ArgumentException($"unknown routing policy '{name}'; known: {string.Join(", ", Policies)}"),
     };
 
+    /// <summary>The workload's requests: Poisson arrival times, prompts (customer context + a fresh query) and "customer/user" keys.</summary>
+    public static List<(double At, int[] Prompt, string Key)> Arrivals(ClusterWorkload w, double rate, double seconds)
+    {
+        var rng = new Random(w.Seed);
+        var contexts = new int[w.Customers][];
+        for (int c = 0; c < w.Customers; c++)
+        {
+            var crng = new Random(HashCode.Combine(w.Seed, c));
+            contexts[c] = Enumerable.Range(0, w.ContextTokens).Select(_ => crng.Next(1000, 100_000)).ToArray();
+        }
+        var list = new List<(double, int[], string)>();
+        for (double t = -Math.Log(1 - rng.NextDouble()) / rate; t < seconds; t += -Math.Log(1 - rng.NextDouble()) / rate)
+        {
+            int customer = rng.Next(w.Customers), user = rng.Next(w.UsersPerCustomer);
+            var prompt = new int[w.ContextTokens + w.QueryTokens];
+            contexts[customer].CopyTo(prompt, 0);
+            for (int k = w.ContextTokens; k < prompt.Length; k++) prompt[k] = rng.Next(1000, 100_000);
+            list.Add((t, prompt, $"{customer}/{user}"));
+        }
+        return list;
+    }
+
+    /// <summary>The same summary the simulator reports, from per-request observations of a real run.</summary>
+    public static ClusterSimResult Summarize(string policy, int hosts, double rate, double seconds,
+        IReadOnlyList<(double Arrival, double FirstToken, double Done, int Prompt, int Cached, int Output)> requests, long[] servedTokens, IReadOnlyDictionary<string, int> reasons)
+    {
+        var done = requests.Where(t => !double.IsNaN(t.Done)).ToList();
+        double makespan = done.Count == 0 ? seconds : done.Max(t => t.Done);
+        var ttft = requests.Select(t => double.IsNaN(t.FirstToken) ? double.PositiveInfinity : t.FirstToken - t.Arrival).ToList();
+        double mean = servedTokens.Average();
+        return new ClusterSimResult(policy, hosts, rate, requests.Count, done.Count, seconds, makespan,
+            done.Sum(t => (double)t.Output) / Math.Max(makespan, 1e-9), EngineBenchmark.Percentile(ttft, 0.5), EngineBenchmark.Percentile(ttft, 0.9),
+            done.Sum(t => (double)t.Cached) / Math.Max(1, done.Sum(t => (double)t.Prompt)), mean == 0 ? 1 : servedTokens.Max() / mean,
+            done.Count == requests.Count && done.All(t => t.Done - t.Arrival <= RequestTimeoutSeconds), reasons);
+    }
+
     sealed class Tracked(double arrival)
     {
         public double Arrival = arrival, FirstToken = double.NaN, Done = double.NaN;
@@ -81,15 +117,7 @@ public static class ClusterSimulator
     static ClusterSimResult Simulate(int hosts, IRoutingPolicy policy, double rate, double seconds, ClusterWorkload w, SchedulerOptions options,
         VirtualClock[] clocks, EngineCore[] cores)
     {
-        var rng = new Random(w.Seed);
-        var contexts = new int[w.Customers][];
-        for (int c = 0; c < w.Customers; c++)
-        {
-            var crng = new Random(HashCode.Combine(w.Seed, c));
-            contexts[c] = Enumerable.Range(0, w.ContextTokens).Select(_ => crng.Next(1000, 100_000)).ToArray();
-        }
-        var arrivals = new List<double>();
-        for (double t = -Math.Log(1 - rng.NextDouble()) / rate; t < seconds; t += -Math.Log(1 - rng.NextDouble()) / rate) arrivals.Add(t);
+        var arrivals = Arrivals(w, rate, seconds);
 
         var tracked = new List<Tracked>(arrivals.Count);
         var reasons = new Dictionary<string, int>();
@@ -102,22 +130,19 @@ public static class ClusterSimulator
             double tEngine = double.PositiveInfinity;
             for (int i = 0; i < hosts; i++)
                 if (cores[i].HasWork && clocks[i].Now < tEngine) { tEngine = clocks[i].Now; stepper = i; }
-            double tArrival = next < arrivals.Count ? arrivals[next] : double.PositiveInfinity;
+            double tArrival = next < arrivals.Count ? arrivals[next].At : double.PositiveInfinity;
             if (double.IsPositiveInfinity(tEngine) && double.IsPositiveInfinity(tArrival)) break;
             if (Math.Min(tEngine, tArrival) > limit) break;
             if (tArrival <= tEngine)
             {
-                int customer = rng.Next(w.Customers), user = rng.Next(w.UsersPerCustomer);
-                var prompt = new int[w.ContextTokens + w.QueryTokens];
-                contexts[customer].CopyTo(prompt, 0);
-                for (int k = w.ContextTokens; k < prompt.Length; k++) prompt[k] = rng.Next(1000, 100_000);
+                var (_, prompt, key) = arrivals[next];
                 var views = new EngineView[hosts];
                 for (int i = 0; i < hosts; i++)
                 {
                     var l = cores[i].Load;
                     views[i] = new EngineView(i, l.Running, l.Waiting, l.FreeBlocks, l.TotalBlocks);
                 }
-                var decision = policy.Choose(new RouteRequest(BlockHash.Chain(prompt, options.BlockSize), prompt.Length, $"{customer}/{user}"), views);
+                var decision = policy.Choose(new RouteRequest(BlockHash.Chain(prompt, options.BlockSize), prompt.Length, key), views);
                 reasons[decision.Reason] = reasons.GetValueOrDefault(decision.Reason) + 1;
                 int e = decision.Engine;
                 if (!cores[e].HasWork) clocks[e].AdvanceTo(tArrival);
@@ -136,15 +161,6 @@ public static class ClusterSimulator
             else cores[stepper].Step();
         }
 
-        var done = tracked.Where(t => !double.IsNaN(t.Done)).ToList();
-        double makespan = done.Count == 0 ? seconds : done.Max(t => t.Done);
-        var ttft = tracked.Select(t => double.IsNaN(t.FirstToken) ? double.PositiveInfinity : t.FirstToken - t.Arrival).ToList();
-        double mean = servedTokens.Average();
-        return new ClusterSimResult(policy.Name, hosts, rate, tracked.Count, done.Count, seconds, makespan,
-            done.Sum(t => (double)t.Output) / Math.Max(makespan, 1e-9),
-            EngineBenchmark.Percentile(ttft, 0.5), EngineBenchmark.Percentile(ttft, 0.9),
-            done.Sum(t => (double)t.Cached) / Math.Max(1, done.Sum(t => (double)t.Prompt)),
-            mean == 0 ? 1 : servedTokens.Max() / mean,
-            done.Count == tracked.Count && done.All(t => t.Done - t.Arrival <= RequestTimeoutSeconds), reasons);
+        return Summarize(policy.Name, hosts, rate, seconds, tracked.Select(t => (t.Arrival, t.FirstToken, t.Done, t.Prompt, t.Cached, t.Output)).ToList(), servedTokens, reasons);
     }
 }
