@@ -27,6 +27,7 @@ internal static class BenchClusterCommand
             a.Int("query-tokens", 1200, 1, 7000), a.Int("output-tokens", 200, 1, 4000), a.Int("seed", 1, 0, int.MaxValue));
         string? plot = a.String("plot");
         bool real = a.Flag("real");
+        string? replot = a.String("replot");
         double scale = a.Double("sim-time-scale") ?? 1.0;
         string? modelDir = real ? ModelLocator.Resolve(a.String("model")) : null;
         a.EnsureAllUsed();
@@ -34,7 +35,22 @@ internal static class BenchClusterCommand
         var tokenizer = BpeTokenizer.FromDirectory(ModelLocator.TokenizerDir);
 
         var results = new List<ClusterSimResult>();
-        foreach (double rate in rates)
+        if (replot is not null)
+        {
+            // Summary and plot from an earlier run's JSON lines (e.g. a long sweep stopped part-way).
+            foreach (var line in File.ReadLines(replot))
+            {
+                var e = JsonDocument.Parse(line).RootElement;
+                if (e.GetProperty("bench").GetString() != "cluster") continue;
+                double D(string n) => e.GetProperty(n).GetDouble() is var v && v < 0 ? double.PositiveInfinity : e.GetProperty(n).GetDouble();
+                results.Add(new ClusterSimResult(e.GetProperty("policy").GetString()!, e.GetProperty("hosts").GetInt32(), D("rate"), e.GetProperty("requests").GetInt32(),
+                    e.GetProperty("completed").GetInt32(), 0, 0, D("output_tok_s"), D("ttft_p50_s"), D("ttft_p90_s"), D("prefix_hit_rate"), D("load_imbalance"),
+                    e.GetProperty("kept_up").GetBoolean(), new Dictionary<string, int>()));
+            }
+            policies = results.Select(r => r.Policy).Distinct().ToArray();
+            hosts = results.Count > 0 ? results[0].Hosts : hosts;
+        }
+        else foreach (double rate in rates)
             foreach (var policy in policies)
             {
                 var r = real ? RealClusterRun.RunAsync(modelDir!, hosts, policy, rate, seconds, w, scale).GetAwaiter().GetResult()
