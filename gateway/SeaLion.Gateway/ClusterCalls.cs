@@ -51,7 +51,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     {
         sampling = Seeded(sampling);
         var sent = new List<int>();
-        string? avoid = null;
+        string? avoid = null, lastFailed = null;
         long started = Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
@@ -76,7 +76,11 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
             }
             if (failure is null) yield break;
             Failovers.WithLabels("generate").Inc();
-            avoid = engineId;
+            // The engine itself may be fine: a stream also breaks when the silo that carried it for this gateway's
+            // Orleans client (its client gateway) stops. Retry anywhere first (the router drops dead silos from its
+            // view within seconds); only a second failure on the same engine excludes it.
+            avoid = lastFailed == engineId ? engineId : null;
+            lastFailed = engineId;
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
         }
     }

@@ -78,7 +78,13 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
         await monitor.EnsureViewAsync(ct);
         var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).Where(e => !e.Faulted && e.EngineId != avoid)
             .Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
-        if (engines.Length == 0) { GatewayMetrics.Routed("precise_kv", "no_engine"); return null; }
+        if (engines.Length == 0)
+        {
+            GatewayMetrics.Routed("precise_kv", "no_engine");
+            log.LogWarning("no engine to route to (avoiding {Avoid}); the view: {View}", avoid,
+                string.Join("; ", monitor.Samples.Values.Select(s => $"{s.Silo} draining={s.Report.Draining} engines={string.Join(",", s.Report.Engines.Select(e => $"{e.EngineId} faulted={e.Faulted}"))}")));
+            return null;
+        }
         var chain = BlockHash.Chain(promptTokenIds, BlockSize);
         var flat = new ulong[chain.Count * 2];
         for (int i = 0; i < chain.Count; i++) (flat[2 * i], flat[2 * i + 1]) = (chain[i].Hi, chain[i].Lo);

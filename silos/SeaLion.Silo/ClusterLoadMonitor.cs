@@ -25,6 +25,7 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, IHostApplicationLif
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
     static readonly TimeSpan MembershipPeriod = TimeSpan.FromSeconds(1);
     static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan KeepSilentFor = TimeSpan.FromSeconds(5);
 
     volatile IReadOnlyDictionary<SiloAddress, SiloLoadSample> _samples = new Dictionary<SiloAddress, SiloLoadSample>();
     SiloAddress[] _silos = [];
@@ -60,7 +61,16 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, IHostApplicationLif
                 }
             }).ToArray();
             var samples = await Task.WhenAll(fetches);
-            _samples = samples.Where(s => s is not null).ToDictionary(s => s!.Silo, s => s!);
+            // A silo that is slow to answer once keeps its last report for a while; one that stays silent (or
+            // leaves the membership) drops out of the view.
+            var previous = _samples;
+            var next = new Dictionary<SiloAddress, SiloLoadSample>();
+            for (int i = 0; i < _silos.Length; i++)
+            {
+                if (samples[i] is { } fresh) next[_silos[i]] = fresh;
+                else if (previous.TryGetValue(_silos[i], out var old) && Stopwatch.GetElapsedTime(old.FetchStarted) < KeepSilentFor) next[_silos[i]] = old;
+            }
+            _samples = next;
         }
         finally { _refreshing.Release(); }
     }

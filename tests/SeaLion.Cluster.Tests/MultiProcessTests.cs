@@ -163,6 +163,12 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
         Assert.Equal(6, after.Messages.Count);
     }
 
+    async Task<List<GenerateResponse>> CollectOrExplain(AsyncServerStreamingCall<GenerateResponse> call)
+    {
+        try { return await Collect(call); }
+        catch (RpcException e) { throw new Xunit.Sdk.XunitException($"a request during the drain failed: {e.Status}\n{f.Gateway.Output}"); }
+    }
+
     [Fact]
     public async Task A_silo_drained_with_sigterm_finishes_its_streams_and_no_request_fails()
     {
@@ -172,16 +178,35 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
             Text = $"Cerita panjang nomor {i}.", Sampling = new SamplingParams { MaxTokens = 6000, IgnoreEos = true, Temperature = 0 },
         }))).ToArray();
         await Task.Delay(300);
-        var victim = f.Silos[2];
+        // The victim: a live silo whose engine is running some of them right now (read from its own /metrics).
+        SealionProcess? victim = null;
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) })
+        {
+            double best = 0;
+            foreach (var silo in f.Silos.Where(x => !x.Exited).Skip(1))   // keep the first: the other tests' sessions may live there
+            {
+                try
+                {
+                    string m = await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/metrics");
+                    double running = m.Split('\n').Where(l => l.StartsWith("sealion_num_requests_running{"))
+                        .Sum(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture));
+                    if (running > best) (best, victim) = (running, silo);
+                }
+                catch (HttpRequestException) { }
+            }
+        }
+        Assert.True(victim is not null, "no silo but the first was running any of the streams");
         var stop = Task.Run(() => victim.Terminate(TimeSpan.FromSeconds(60)));
         // While it drains, new requests are served (elsewhere, or by it before it stops taking them).
         for (int i = 0; i < 6; i++)
         {
-            var r = await Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 4, IgnoreEos = true } }));
+            var r = await CollectOrExplain(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 4, IgnoreEos = true } }));
             Assert.Equal(4, r.Sum(x => x.TokenIds.Count));
             await Task.Delay(50);
         }
-        var done = await Task.WhenAll(streams);
+        List<GenerateResponse>[] done;
+        try { done = await Task.WhenAll(streams); }
+        catch (RpcException e) { throw new Xunit.Sdk.XunitException($"a stream failed: {e.Status}\n{f.Gateway.Output}"); }
         Assert.All(done, d => { Assert.Equal(6000, d.Sum(x => x.TokenIds.Count)); Assert.Equal(FinishReason.Length, d[^1].FinishReason); });
         Assert.True(await stop, "the drained silo did not exit within 60 s of SIGTERM\n" + victim.Output);
         Assert.Contains("draining: waiting up to", victim.Output);   // it had streams when SIGTERM came
