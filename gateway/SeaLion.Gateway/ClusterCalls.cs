@@ -47,18 +47,30 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     /// <summary>A seed for every sampled request, so that a resumed stream draws what the lost one would have.</summary>
     static SamplingSpec Seeded(SamplingSpec s) => s.Seed is null && s.Temperature > 0 ? s with { Seed = Random.Shared.NextInt64() } : s;
 
-    public async IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>What a resumable stream has delivered so far: the tokens and their text.</summary>
+    sealed class Delivered
     {
-        sampling = Seeded(sampling);
-        var sent = new List<int>();
+        public readonly List<int> Tokens = [];
+        public readonly StringBuilder Text = new();
+        public int[]? ResumeTokens => Tokens.Count > 0 ? Tokens.ToArray() : null;
+        public string? ResumeText => Tokens.Count > 0 ? Text.ToString() : null;
+    }
+
+    /// <summary>
+    /// The failover loop both kinds of stream share: open a stream (given what was delivered, and the target that
+    /// failed twice in a row, if any), relay it, and on a retryable failure open the next after a short backoff,
+    /// until <see cref="FailoverBudget"/> has passed since the request began.
+    /// </summary>
+    static async IAsyncEnumerable<GenerateChunk> Resumable(string kind, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var delivered = new Delivered();
         string? avoid = null, lastFailed = null;
         long started = Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
-            string engineId = await router.PickAsync(promptIds, ct, avoid) ?? throw new NoEngineException();
-            using var lease = router.Open(engineId);
-            var request = new EngineGenerateRequest(requestId, promptIds, sampling, sent.Count > 0 ? sent.ToArray() : null);
-            var e = grains.GetGrain<IEngineGrain>(engineId).Generate(request).WithCancellation(ct).GetAsyncEnumerator();
+            var (target, stream, lease) = await open(delivered, avoid);
+            var e = stream.WithCancellation(ct).GetAsyncEnumerator();
             Exception? failure = null;
             try
             {
@@ -66,58 +78,47 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                 {
                     try { if (!await e.MoveNextAsync()) break; }
                     catch (Exception ex) when (Retryable(ex, ct) && Stopwatch.GetElapsedTime(started) < FailoverBudget) { failure = ex; break; }
-                    sent.AddRange(e.Current.TokenIds);
+                    delivered.Tokens.AddRange(e.Current.TokenIds);
+                    delivered.Text.Append(e.Current.Text);
                     yield return e.Current;
                 }
             }
             finally
             {
+                lease?.Dispose();
                 try { await e.DisposeAsync(); } catch (Exception) when (failure is not null || ct.IsCancellationRequested) { }
             }
             if (failure is null) yield break;
-            Failovers.WithLabels("generate").Inc();
-            // The engine itself may be fine: a stream also breaks when the silo that carried it for this gateway's
+            Failovers.WithLabels(kind).Inc();
+            // The target itself may be fine: a stream also breaks when the silo that carried it for this gateway's
             // Orleans client (its client gateway) stops. Retry anywhere first (the router drops dead silos from its
-            // view within seconds); only a second failure on the same engine excludes it.
-            avoid = lastFailed == engineId ? engineId : null;
-            lastFailed = engineId;
+            // view within seconds); only a second failure on the same target excludes it.
+            avoid = lastFailed == target ? target : null;
+            lastFailed = target;
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
         }
     }
 
-    public async IAsyncEnumerable<GenerateChunk> Chat(string sessionKey, ChatMessageSpec[] messages, SamplingSpec sampling, string requestId,
-        [EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, CancellationToken ct)
     {
         sampling = Seeded(sampling);
-        var sent = new List<int>();
-        var sentText = new StringBuilder();
-        long started = Stopwatch.GetTimestamp();
-        for (int attempt = 1; ; attempt++)
+        return Resumable("generate", async (delivered, avoid) =>
         {
-            // The session grain reactivates on a live silo once the lost one is declared dead; its history is the
-            // stored one (the cut turn was not persisted), and the turn resumes after what was sent.
-            var request = new ChatTurnRequest(requestId, messages, sampling, sent.Count > 0 ? sent.ToArray() : null, sent.Count > 0 ? sentText.ToString() : null);
-            var e = grains.GetGrain<ISessionGrain>(sessionKey).Chat(request).WithCancellation(ct).GetAsyncEnumerator();
-            Exception? failure = null;
-            try
-            {
-                while (true)
-                {
-                    try { if (!await e.MoveNextAsync()) break; }
-                    catch (Exception ex) when (Retryable(ex, ct) && Stopwatch.GetElapsedTime(started) < FailoverBudget) { failure = ex; break; }
-                    sent.AddRange(e.Current.TokenIds);
-                    sentText.Append(e.Current.Text);
-                    yield return e.Current;
-                }
-            }
-            finally
-            {
-                try { await e.DisposeAsync(); } catch (Exception) when (failure is not null || ct.IsCancellationRequested) { }
-            }
-            if (failure is null) yield break;
-            Failovers.WithLabels("chat").Inc();
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
-        }
+            string engineId = await router.PickAsync(promptIds, ct, avoid) ?? throw new NoEngineException();
+            var request = new EngineGenerateRequest(requestId, promptIds, sampling, delivered.ResumeTokens);
+            return (engineId, grains.GetGrain<IEngineGrain>(engineId).Generate(request), router.Open(engineId));
+        }, ct);
+    }
+
+    /// <summary>
+    /// A turn through the session grain. If its silo is lost the grain reactivates on a live one (its history is
+    /// the stored one: the cut turn was not persisted) and the turn resumes after what was sent.
+    /// </summary>
+    public IAsyncEnumerable<GenerateChunk> Chat(string sessionKey, ChatMessageSpec[] messages, SamplingSpec sampling, string requestId, CancellationToken ct)
+    {
+        sampling = Seeded(sampling);
+        return Resumable("chat", (delivered, _) => Task.FromResult<(string, IAsyncEnumerable<GenerateChunk>, IDisposable?)>((sessionKey,
+            grains.GetGrain<ISessionGrain>(sessionKey).Chat(new ChatTurnRequest(requestId, messages, sampling, delivered.ResumeTokens, delivered.ResumeText)), null)), ct);
     }
 
     public ISessionGrain Session(string sessionKey) => grains.GetGrain<ISessionGrain>(sessionKey);

@@ -51,10 +51,10 @@ internal static class BenchGatewayCommand
         // 2. Through the gateway and Orleans.
         Stream[] cluster;
         double clusterWall;
-        int grpcPort = FreePort();
+        int grpcPort = Ports.Free();
         var app = AllInOneHost.Build(new AllInOneOptions
         {
-            ModelDir = dir, GrpcPort = grpcPort, HttpPort = FreePort(), SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+            ModelDir = dir, GrpcPort = grpcPort, HttpPort = Ports.Free(), SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
             Engine = new EngineOptions { MetricsName = "bench-cluster" }, Simulated = true, SimulatedTimeScale = scale,
         });
         await app.StartAsync();
@@ -153,12 +153,4 @@ internal static class BenchGatewayCommand
 
     static double R(double x) => Math.Round(x, 3);
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }

@@ -23,14 +23,6 @@ namespace SeaLion.Cli.Commands;
 /// </summary>
 internal static class RealClusterRun
 {
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     sealed class Lifetime : IHostApplicationLifetime
     {
@@ -44,8 +36,8 @@ internal static class RealClusterRun
     {
         SiloHosting.UseSeaLionMetricsOnly();
         var scheduler = new SchedulerOptions { MaxSeqs = 256, MaxBatchedTokens = 8192 };
-        var siloPorts = Enumerable.Range(0, hosts).Select(_ => FreePort()).ToArray();
-        var gatewayPorts = Enumerable.Range(0, hosts).Select(_ => FreePort()).ToArray();
+        var siloPorts = Enumerable.Range(0, hosts).Select(_ => Ports.Free()).ToArray();
+        var gatewayPorts = Enumerable.Range(0, hosts).Select(_ => Ports.Free()).ToArray();
         string cluster = "xcheck-" + Guid.NewGuid().ToString("N")[..8];
         var silos = new List<IHost>();
         IHost? client = null;
