@@ -178,21 +178,26 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
             Text = $"Cerita panjang nomor {i}.", Sampling = new SamplingParams { MaxTokens = 6000, IgnoreEos = true, Temperature = 0 },
         }))).ToArray();
         await Task.Delay(300);
-        // The victim: a live silo whose engine is running some of them right now (read from its own /metrics).
+        // The victim: a live silo whose engine is running (or queueing) some of them right now, read from its own
+        // /metrics; a cold silo process may take a moment to admit its first requests.
         SealionProcess? victim = null;
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) })
         {
-            double best = 0;
-            foreach (var silo in f.Silos.Where(x => !x.Exited).Skip(1))   // keep the first: the other tests' sessions may live there
+            var until = DateTime.UtcNow.AddSeconds(15);
+            while (victim is null && DateTime.UtcNow < until)
             {
-                try
+                foreach (var silo in f.Silos.Where(x => !x.Exited).Skip(1))   // keep the first: the other tests' sessions may live there
                 {
-                    string m = await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/metrics");
-                    double running = m.Split('\n').Where(l => l.StartsWith("sealion_num_requests_running{"))
-                        .Sum(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture));
-                    if (running > best) (best, victim) = (running, silo);
+                    try
+                    {
+                        string m = await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/metrics");
+                        double busy = m.Split('\n').Where(l => l.StartsWith("sealion_num_requests_running{") || l.StartsWith("sealion_num_requests_waiting{"))
+                            .Sum(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture));
+                        if (busy > 0) { victim = silo; break; }
+                    }
+                    catch (HttpRequestException) { }
                 }
-                catch (HttpRequestException) { }
+                if (victim is null) await Task.Delay(100);
             }
         }
         Assert.True(victim is not null, "no silo but the first was running any of the streams");
