@@ -77,7 +77,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
             }
         }
         catch (NoEngineException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
-        catch (ArgumentException e) { throw Invalid(e.Message); }
+        catch (ArgumentException e) { throw Invalid(e.Reason()); }
         catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
     }
 
@@ -140,8 +140,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
             IgnoreEos = p.IgnoreEos,
         };
         // The engine's own checks, run here too so bad input is refused before any grain call.
-        try { spec.ToEngine().Validate(int.MaxValue); }
-        catch (ArgumentException e) { throw Invalid("sampling." + e.Message.Split(" (Parameter")[0]); }
+        if (spec.Problem() is { } problem) throw Invalid("sampling." + problem.Message);
         return spec;
     }
 

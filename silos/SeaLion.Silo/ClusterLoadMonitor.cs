@@ -20,7 +20,11 @@ public interface ILoadView
 /// <see cref="Period"/> (membership from the management grain every second). Silos run it for the session placement
 /// director, the gateway for its engine router. Reads never block on the network.
 /// </summary>
-public sealed class ClusterLoadMonitor(IGrainFactory grains, IHostApplicationLifetime lifetime, ILogger<ClusterLoadMonitor> log) : BackgroundService, ILoadView
+/// <remarks>
+/// In a host, polling starts once the host has started (before that the silo, or the client's connection, is not
+/// up) and stops when it starts stopping. Without a lifetime (a benchmark, a test) it polls from StartAsync.
+/// </remarks>
+public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoadMonitor> log, IHostApplicationLifetime? lifetime = null) : BackgroundService, ILoadView
 {
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(100);
     static readonly TimeSpan MembershipPeriod = TimeSpan.FromSeconds(1);
@@ -83,16 +87,18 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, IHostApplicationLif
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Poll once the host has started: before that the silo (or the client's connection) is not up.
-        var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled()))
+        if (lifetime is not null)
         {
-            try { await started.Task; }
-            catch (OperationCanceledException) { return; }
+            var started = new TaskCompletionSource();
+            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            using (stoppingToken.Register(() => started.TrySetCanceled()))
+            {
+                try { await started.Task; }
+                catch (OperationCanceledException) { return; }
+            }
         }
         // Stop polling as soon as the host starts stopping: the silo may stop before this service does.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime?.ApplicationStopping ?? CancellationToken.None);
         while (!stop.IsCancellationRequested)
         {
             try { await RefreshAsync(stop.Token); }

@@ -1,17 +1,13 @@
-using Microsoft.Extensions.Hosting;
-
 namespace SeaLion.Silo;
 
 /// <summary>
 /// What this silo tells placement about itself beyond its engines: how many sessions it holds and whether it is
-/// shutting down (set when the host starts stopping, before Orleans deactivates anything).
+/// shutting down (set by the drain when the host starts stopping, before Orleans deactivates anything).
 /// </summary>
 public sealed class SiloState
 {
     int _sessions, _streams;
     volatile bool _draining;
-
-    public SiloState(IHostApplicationLifetime? lifetime = null) => lifetime?.ApplicationStopping.Register(() => _draining = true);
 
     public int Sessions => Volatile.Read(ref _sessions);
     public bool Draining => _draining;

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans;
 using SeaLion.Contracts.Grains;
@@ -11,16 +10,8 @@ namespace SeaLion.Cluster.Tests;
 [Collection("three-silos")]
 public sealed class KvRoutingTests(ThreeSiloFixture f)
 {
-    sealed class Lifetime : IHostApplicationLifetime
-    {
-        public CancellationToken ApplicationStarted => new(true);
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-        public void StopApplication() { }
-    }
-
     /// <summary>A gateway's router with its own view of the cluster, as a separate gateway process would have.</summary>
-    KvAwareRouter Gateway() => new(new ClusterLoadMonitor(f.Cluster.Client, new Lifetime(), NullLogger<ClusterLoadMonitor>.Instance), f.Cluster.Client,
+    KvAwareRouter Gateway() => new(new ClusterLoadMonitor(f.Cluster.Client, NullLogger<ClusterLoadMonitor>.Instance), f.Cluster.Client,
         NullLogger<KvAwareRouter>.Instance);
 
     static int[] Prompt(int seed, int tokens) { var r = new Random(seed); return Enumerable.Range(0, tokens).Select(_ => r.Next(1000, 100_000)).ToArray(); }
@@ -62,7 +53,7 @@ public sealed class KvRoutingTests(ThreeSiloFixture f)
     {
         var chain = SeaLion.Engine.Blocks.BlockHash.Chain(prompt, 16);
         var flat = chain.SelectMany(h => new[] { h.Hi, h.Lo }).ToArray();
-        var monitor = new ClusterLoadMonitor(f.Cluster.Client, new Lifetime(), NullLogger<ClusterLoadMonitor>.Instance);
+        var monitor = new ClusterLoadMonitor(f.Cluster.Client, NullLogger<ClusterLoadMonitor>.Instance);
         await monitor.RefreshAsync();
         var engines = monitor.Samples.Values.SelectMany(s => s.Report.Engines).Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
         var answer = await f.Cluster.Client.GetGrain<IKvIndexGrain>(0).Route(new RouteQuery(flat, prompt.Length, null, engines));

@@ -55,14 +55,14 @@ public static class ChatLimits
         return null;
     }
 
-    /// <summary>Null when the session id is acceptable: 1-128 characters of letters, digits and . _ : -</summary>
-    public static string? CheckSessionId(string id)
+    /// <summary>Null when an id (a session's, a tenant's) is acceptable: 1-128 characters of letters, digits and . _ : -</summary>
+    public static string? CheckSessionId(string id, string field = "session_id")
     {
-        if (id.Length == 0) return "session_id is empty";
-        if (id.Length > MaxSessionIdChars) return $"session_id has {id.Length} characters; the limit is {MaxSessionIdChars}";
+        if (id.Length == 0) return $"{field} is empty";
+        if (id.Length > MaxSessionIdChars) return $"{field} has {id.Length} characters; the limit is {MaxSessionIdChars}";
         foreach (char c in id)
             if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-'))
-                return $"session_id '{Trim(id)}' holds '{c}'; allowed are ASCII letters, digits and . _ : -";
+                return $"{field} '{Trim(id)}' holds '{c}'; allowed are ASCII letters, digits and . _ : -";
         return null;
     }
 

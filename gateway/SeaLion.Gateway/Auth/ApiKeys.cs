@@ -41,7 +41,7 @@ public sealed record ApiKeyEntry
     public string? Check()
     {
         if (KeySha256.Length != 64 || !KeySha256.All(char.IsAsciiHexDigitLower)) return "key_sha256 must be 64 lowercase hex digits";
-        if (ChatLimits.CheckSessionId(Tenant) is { } bad) return "tenant: " + bad.Replace("session_id", "tenant");
+        if (ChatLimits.CheckSessionId(Tenant, "tenant") is { } bad) return bad;
         if (Role is not ("user" or "admin")) return $"role must be user or admin, got '{Role}'";
         if (Limits.RequestsPerMinute < 0 || Limits.TokensPerMinute < 0 || Limits.ConcurrentStreams < 0) return "limits must not be negative";
         return null;

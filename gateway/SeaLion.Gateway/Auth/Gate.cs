@@ -28,8 +28,8 @@ public sealed class Authenticator(AuthOptions options)
 
     public async ValueTask<Principal> AuthenticateAsync(string? authorization, string? tenantHeader)
     {
-        if (tenantHeader is not null && ChatLimits.CheckSessionId(tenantHeader) is { } badTenant)
-            throw new AuthException(true, $"header {TenantHeader}: " + badTenant.Replace("session_id", "tenant"));
+        if (tenantHeader is not null && ChatLimits.CheckSessionId(tenantHeader, "tenant") is { } badTenant)
+            throw new AuthException(true, $"header {TenantHeader}: {badTenant}");
         if (authorization is null or "")
         {
             if (options.AllowAnonymous) return new Principal(tenantHeader ?? "default", "admin", options.AnonymousLimits);

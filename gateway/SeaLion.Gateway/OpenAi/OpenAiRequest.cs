@@ -111,8 +111,7 @@ public sealed class OpenAiRequest(JsonElement root)
             Logprobs = logprobs,
             IgnoreEos = Bool("ignore_eos") ?? false,
         };
-        try { SeaLion.Silo.SamplingSpecs.ToEngine(spec).Validate(int.MaxValue); }
-        catch (ArgumentException e) { throw OpenAiException.Invalid(e.Message.Split(" (Parameter")[0], (e as ArgumentOutOfRangeException)?.ParamName); }
+        if (SeaLion.Silo.SamplingSpecs.Problem(spec) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
         return spec;
     }
 

@@ -95,27 +95,31 @@ internal static class BenchGatewayCommand
 
     static SamplingParams Params(int genLen, int seed) => new() { Temperature = 0, MaxTokens = genLen, IgnoreEos = true, Seed = seed };
 
-    static async Task<Stream[]> DirectAsync(LlmEngine engine, int[][] prompts, int genLen, int seedBase) =>
-        await Task.WhenAll(prompts.Select((p, i) => Task.Run(async () =>
+    /// <summary>Times one stream's token-bearing pieces: TTFT from the start, then the gap before each later piece.</summary>
+    static async Task<Stream> Timed(IAsyncEnumerable<IReadOnlyCollection<int>> pieces)
+    {
+        var tokens = new List<int>();
+        var itl = new List<double>();
+        long start = Stopwatch.GetTimestamp(), last = 0;
+        double ttft = 0;
+        await foreach (var ids in pieces)
         {
-            var tokens = new List<int>();
-            var itl = new List<double>();
-            long start = Stopwatch.GetTimestamp(), last = 0;
-            double ttft = 0;
-            await foreach (var o in engine.GenerateAsync(new GenerateRequest(p, Params(genLen, seedBase + i))))
-            {
-                if (o.TokenIds.Count == 0) continue;
-                long now = Stopwatch.GetTimestamp();
-                if (tokens.Count == 0) ttft = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
-                else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
-                last = now;
-                tokens.AddRange(o.TokenIds);
-            }
-            return new Stream(tokens.ToArray(), ttft, itl);
-        })));
+            if (ids.Count == 0) continue;
+            long now = Stopwatch.GetTimestamp();
+            if (tokens.Count == 0) ttft = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
+            else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+            last = now;
+            tokens.AddRange(ids);
+        }
+        return new Stream(tokens.ToArray(), ttft, itl);
+    }
 
-    static async Task<Stream[]> GrpcAsync(V1.Inference.InferenceClient client, int[][] prompts, int genLen, int seedBase) =>
-        await Task.WhenAll(prompts.Select((p, i) => Task.Run(async () =>
+    static Task<Stream[]> DirectAsync(LlmEngine engine, int[][] prompts, int genLen, int seedBase) =>
+        Task.WhenAll(prompts.Select((p, i) => Task.Run(() =>
+            Timed(engine.GenerateAsync(new GenerateRequest(p, Params(genLen, seedBase + i))).Select(o => (IReadOnlyCollection<int>)o.TokenIds)))));
+
+    static Task<Stream[]> GrpcAsync(V1.Inference.InferenceClient client, int[][] prompts, int genLen, int seedBase) =>
+        Task.WhenAll(prompts.Select((p, i) => Task.Run(async () =>
         {
             var req = new V1.GenerateRequest
             {
@@ -123,21 +127,8 @@ internal static class BenchGatewayCommand
                 Sampling = new V1.SamplingParams { Temperature = 0, MaxTokens = genLen, IgnoreEos = true, Seed = seedBase + i },
             };
             req.TokenIds.Ids.AddRange(p);
-            var tokens = new List<int>();
-            var itl = new List<double>();
-            long start = Stopwatch.GetTimestamp(), last = 0;
-            double ttft = 0;
             using var call = client.Generate(req);
-            await foreach (var r in call.ResponseStream.ReadAllAsync())
-            {
-                if (r.TokenIds.Count == 0) continue;
-                long now = Stopwatch.GetTimestamp();
-                if (tokens.Count == 0) ttft = Stopwatch.GetElapsedTime(start, now).TotalMilliseconds;
-                else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
-                last = now;
-                tokens.AddRange(r.TokenIds);
-            }
-            return new Stream(tokens.ToArray(), ttft, itl);
+            return await Timed(call.ResponseStream.ReadAllAsync().Select(r => (IReadOnlyCollection<int>)r.TokenIds));
         })));
 
     sealed record Stats(double ttft_p50_ms, double ttft_p99_ms, double itl_p50_ms, double itl_p99_ms, double itl_mean_ms, long tokens, double tokens_per_s, double wall_s);

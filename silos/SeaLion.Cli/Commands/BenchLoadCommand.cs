@@ -30,7 +30,6 @@ internal static class BenchLoadCommand
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
         var errors = new ConcurrentDictionary<string, int>();
-        long requests = 0, tokens = 0;
         if (warmup > 0)
         {
             await Load(client, streams, promptLen, genLen, TimeSpan.FromSeconds(warmup), new ConcurrentDictionary<string, int>(), new long[2]);
@@ -40,7 +39,7 @@ internal static class BenchLoadCommand
         var counts = new long[2];
         var sw = Stopwatch.StartNew();
         await Load(client, streams, promptLen, genLen, TimeSpan.FromSeconds(seconds), errors, counts);
-        (requests, tokens) = (counts[0], counts[1]);
+        long requests = counts[0], tokens = counts[1];
         double elapsed = sw.Elapsed.TotalSeconds;
         var after = await Memory(http, metricsUrl);
         await Task.Delay(TimeSpan.FromSeconds(settle));

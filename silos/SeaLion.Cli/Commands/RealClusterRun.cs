@@ -24,14 +24,6 @@ namespace SeaLion.Cli.Commands;
 internal static class RealClusterRun
 {
 
-    sealed class Lifetime : IHostApplicationLifetime
-    {
-        public CancellationToken ApplicationStarted => new(true);
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-        public void StopApplication() { }
-    }
-
     public static async Task<ClusterSimResult> RunAsync(string modelDir, int hosts, string policy, double rate, double seconds, ClusterWorkload w, double scale)
     {
         SiloHosting.UseSeaLionMetricsOnly();
@@ -63,18 +55,14 @@ internal static class RealClusterRun
             client = cb.Build();
             await client.StartAsync();
             var grains = client.Services.GetRequiredService<IClusterClient>();
-            var monitor = new ClusterLoadMonitor(grains, new Lifetime(), NullLogger<ClusterLoadMonitor>.Instance);
+            using var monitor = new ClusterLoadMonitor(grains, NullLogger<ClusterLoadMonitor>.Instance);
+            await monitor.StartAsync(default);   // polls every silo, as in a gateway
             var deadline = DateTime.UtcNow.AddSeconds(30);
-            while ((await Refresh(monitor)) < hosts)
-                if (DateTime.UtcNow > deadline) throw new TimeoutException($"only {monitor.Samples.Count} of {hosts} silos reported");
-            using var poll = new CancellationTokenSource();
-            var poller = Task.Run(async () =>
+            while (monitor.Samples.Count < hosts)
             {
-                while (!poll.IsCancellationRequested)
-                {
-                    try { await monitor.RefreshAsync(poll.Token); await Task.Delay(ClusterLoadMonitor.Period, poll.Token); } catch (OperationCanceledException) { }
-                }
-            });
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"only {monitor.Samples.Count} of {hosts} silos reported");
+                await Task.Delay(ClusterLoadMonitor.Period);
+            }
             IEngineRouter router = policy switch
             {
                 "precise_kv" => new KvAwareRouter(monitor, grains, NullLogger<KvAwareRouter>.Instance),
@@ -112,8 +100,7 @@ internal static class RealClusterRun
                 }));
             }
             await Task.WhenAll(tasks);
-            poll.Cancel();
-            await poller;
+            await monitor.StopAsync(default);
             return ClusterSimulator.Summarize(policy, hosts, rate, seconds, records, served, new Dictionary<string, int>());
         }
         finally
@@ -121,12 +108,6 @@ internal static class RealClusterRun
             if (client is not null) { await client.StopAsync(); client.Dispose(); }
             foreach (var s in Enumerable.Reverse(silos)) { await s.StopAsync(); s.Dispose(); }
         }
-    }
-
-    static async Task<int> Refresh(ClusterLoadMonitor m)
-    {
-        try { await m.RefreshAsync(); } catch (Exception) { await Task.Delay(200); }
-        return m.Samples.Count;
     }
 
     sealed class RandomRouter(ClusterLoadMonitor monitor) : IEngineRouter
