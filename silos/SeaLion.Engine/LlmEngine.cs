@@ -11,8 +11,14 @@ namespace SeaLion.Engine;
 public sealed record EngineOptions
 {
     public SchedulerOptions Scheduler { get; init; } = new();
-    /// <summary>Bytes of KV cache on a CPU host (GPU hosts size from a fraction of device memory).</summary>
-    public long KvCacheBytes { get; init; } = 512L << 20;
+    /// <summary>
+    /// Bytes of KV cache over all ranks. Null: 512 MiB on a CPU host; on GPU hosts, what
+    /// <see cref="GpuMemoryUtilization"/> leaves after the weights and a profiled largest forward pass.
+    /// </summary>
+    public long? KvCacheBytes { get; init; }
+    /// <summary>Fraction of each GPU's memory this engine may use (vLLM's gpu_memory_utilization); GPU hosts only.</summary>
+    public double GpuMemoryUtilization { get; init; } = 0.9;
+    public const long DefaultCpuKvCacheBytes = 512L << 20;
     /// <summary>Explicit block count, overriding <see cref="KvCacheBytes"/> (tests).</summary>
     public int? NumBlocks { get; init; }
     /// <summary>Label of this engine's metrics; null: no metrics.</summary>
@@ -56,10 +62,24 @@ public sealed class LlmEngine : IDisposable
     {
         int blockSize = options.Scheduler.BlockSize;
         long perBlock = KvCache.BytesPerBlock(model.Config, blockSize, model.DType);
-        int blocks = options.NumBlocks ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / perBlock);
-        if (blocks < 1) throw new ArgumentException($"a KV cache of {options.KvCacheBytes} bytes holds no block of {perBlock} bytes", nameof(options));
+        bool fromDeviceMemory = options.NumBlocks is null && options.KvCacheBytes is null && model.Device.type == TorchSharp.DeviceType.CUDA;
+        long bytes = options.KvCacheBytes ?? EngineOptions.DefaultCpuKvCacheBytes;
+        int blocks = options.NumBlocks ?? (fromDeviceMemory ? GpuBlocks(model, options, perBlock) : (int)Math.Min(int.MaxValue, bytes / perBlock));
+        if (blocks < 1) throw new ArgumentException($"a KV cache of {bytes} bytes holds no block of {perBlock} bytes", nameof(options));
         var cache = model.CreateKvCache(blocks, blockSize);
         return new LlmEngine(new EngineCore(new TorchModelRunner(model, cache), tokenizer, blocks, options.Scheduler, new WallClock(), options.CreateMetrics()), "torch");
+    }
+
+    /// <summary>
+    /// KV blocks from device memory, as vLLM sizes them: run the largest forward pass the scheduler can issue (its
+    /// activations stay reserved by libtorch's caching allocator), then give the KV cache what
+    /// gpu_memory_utilization leaves on the tightest rank's device.
+    /// </summary>
+    static int GpuBlocks(LlamaModel model, EngineOptions options, long perBlock)
+    {
+        model.ProfileForward(options.Scheduler.MaxBatchedTokens, options.Scheduler.BlockSize);
+        var devices = model.Devices.Select(d => DeviceMemory.Query(d.index)).ToArray();
+        return KvBudget.Blocks(devices, options.GpuMemoryUtilization, perBlock / model.TensorParallel);
     }
 
     /// <summary>

@@ -18,6 +18,40 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void A_batch_mixing_rows_with_and_without_logprobs_gives_each_what_it_asked()
+    {
+        // Was an engine-step failure (Nullable.Value on the row without logprobs), ending every stream in the batch.
+        using var logits = cat([Logits(Probs), Logits(Probs)], 0);
+        var withLogprobs = new SamplingState(new SamplingParams { Temperature = 0, Logprobs = 2 }, []);
+        var sampled = new SamplingState(new SamplingParams { Temperature = 0.7, Seed = 1 }, []);
+        var r = Sampler.Sample(logits, [withLogprobs, sampled]);
+        Assert.Equal(0, r[0].TokenId);
+        Assert.Equal(Math.Log(0.5), r[0].Logprob!.Value, 4);
+        Assert.Equal([0, 1], r[0].TopLogprobs!.Select(t => t.TokenId));
+        Assert.Null(r[1].Logprob);
+        Assert.Null(r[1].TopLogprobs);
+    }
+
+    [Fact]
+    public void Vector_argmax_finds_the_first_maximum_and_defers_on_nan()
+    {
+        var r = new Random(3);
+        foreach (int n in new[] { 1, 5, 8, 9, 31, 128256 })
+        {
+            var row = Enumerable.Range(0, n).Select(_ => (float)r.NextDouble()).ToArray();
+            int want = Array.IndexOf(row, row.Max());
+            Assert.Equal(want, Sampler.ArgMax(row));
+            row[n - 1] = row[want] = 2f;   // a tie: the first one wins, as with torch.argmax
+            Assert.Equal(Math.Min(want, n - 1), Sampler.ArgMax(row));
+            row[n / 2] = float.NaN;
+            Assert.Equal(-1, Sampler.ArgMax(row));
+        }
+        Assert.Equal(0, Sampler.ArgMax(Enumerable.Repeat(float.NegativeInfinity, 20).ToArray()));
+        using var logits = tensor(new float[] { 0.1f, 0.9f, float.NaN, 0.3f, 0.2f, 0.1f, 0.0f, 0.8f, 0.7f }).reshape(1, 9);
+        Assert.Equal(logits.argmax(-1).item<long>(), Sampler.Sample(logits, [new SamplingState(new SamplingParams { Temperature = 0 }, [])])[0].TokenId);
+    }
+
+    [Fact]
     public void Greedy_picks_the_argmax()
     {
         Assert.All(Draws(new SamplingParams { Temperature = 0 }, 5, [0.1, 0.2, 0.6, 0.1]), t => Assert.Equal(2, t));

@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace SeaLion.Cli.Commands;
 
-/// <summary>The options every verb that runs the model shares: --model, --dtype, --tp, --threads.</summary>
+/// <summary>The options every verb that runs the model shares: --model, --dtype, --tp, --threads, --device, --cpu-gemm.</summary>
 internal static class ModelArgs
 {
     public static (string Dir, ModelOptions Options) Read(CliArgs a, string defaultDtype = "bf16")
@@ -47,6 +47,12 @@ internal static class ModelArgs
                 "cpu" => DeviceType.CPU,
                 "cuda" => DeviceType.CUDA,
                 var d => throw new UsageException($"--device must be cpu or cuda, got '{d}'"),
+            },
+            PackedCpuGemm = (a.String("cpu-gemm") ?? "packed") switch
+            {
+                "packed" => true,
+                "torch" => false,
+                var g => throw new UsageException($"--cpu-gemm must be packed or torch, got '{g}'"),
             },
         };
     }

@@ -109,10 +109,12 @@ internal sealed class BatchTensors : IDisposable
                 mask[i * max + p] = true;
             }
         }
+        // The flat mask is disposed here; its [n, 1, 1, max] view keeps the storage (no temporary left to the finalizer).
+        using var flatMask = tensor(mask, device: device);
         return new DecodeGroup(
             tensor(decodes.Select(d => (long)d.Row).ToArray(), device: device),
             tensor(slots, device: device),
-            tensor(mask, device: device).view(n, 1, 1, max),
+            flatMask.view(n, 1, 1, max),
             n, max);
     }
 

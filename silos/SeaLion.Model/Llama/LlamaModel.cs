@@ -18,6 +18,11 @@ public sealed record ModelOptions
     public DeviceType Device { get; init; } = DeviceType.CPU;
     /// <summary>CPU threads in all (0 = all cores). Each rank gets Threads / TensorParallel intra-op threads.</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// fp32 on a CPU with AVX-512: run the projections and the LM head through SeaLion's packed GEMM
+    /// (<see cref="PackedGemm"/>) instead of libtorch's matmul. On by default; off is for A/B measurements.
+    /// </summary>
+    public bool PackedCpuGemm { get; init; } = true;
 }
 
 /// <summary>
@@ -53,14 +58,14 @@ public sealed class LlamaModel : IDisposable
     {
         var config = LlamaConfig.FromDirectory(dir);
         var (o, devices) = Prepare(config, options);
-        return new LlamaModel(config, CheckpointLoader.Load(config, dir, o.DType, devices), o.DType);
+        return new LlamaModel(config, CheckpointLoader.Load(config, dir, o.DType, devices, o.PackedCpuGemm), o.DType);
     }
 
     /// <summary>A model with seeded random weights made on the device (benchmarks of shapes whose weights are not at hand).</summary>
     public static LlamaModel CreateRandom(LlamaConfig config, ulong seed, ModelOptions? options = null)
     {
         var (o, devices) = Prepare(config, options);
-        return new LlamaModel(config, CheckpointLoader.Random(config, seed, o.DType, devices), o.DType);
+        return new LlamaModel(config, CheckpointLoader.Random(config, seed, o.DType, devices, o.PackedCpuGemm), o.DType);
     }
 
     static (ModelOptions, Device[]) Prepare(LlamaConfig config, ModelOptions? options)
@@ -69,6 +74,7 @@ public sealed class LlamaModel : IDisposable
         if (options.DType is not (ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float16))
             throw new ArgumentException($"serving dtype must be bf16, fp16 or fp32, got {options.DType}");
         if (options.Device == DeviceType.CUDA) NativeLibraries.PreloadCudaLibtorch();
+        else MallocTuning.ForCpuServing();
         if (options.Device == DeviceType.CUDA && !cuda.is_available())
             throw new NotSupportedException("--device cuda: TorchSharp found no CUDA device (is the TorchSharp-cuda backend or a CUDA libtorch on the library path?)");
         int ranks = options.TensorParallel > 0 ? options.TensorParallel : AutoRanks(config, options);
@@ -96,6 +102,23 @@ public sealed class LlamaModel : IDisposable
         // when it changes (resizing the pool under another model's running step is not safe).
         int perRank = Math.Max(1, threads / o.TensorParallel);
         if (get_num_threads() != perRank) set_num_threads(perRank);
+    }
+
+    /// <summary>The device of each rank.</summary>
+    public IReadOnlyList<Device> Devices => _shards.Select(s => s.Device).ToArray();
+
+    /// <summary>
+    /// One forward pass over <paramref name="tokens"/> tokens (one sequence, capped at the context length) with a
+    /// throwaway cache: on GPU, the caching allocator then holds the peak activation memory, which is what the KV
+    /// cache must leave room for.
+    /// </summary>
+    public void ProfileForward(int tokens, int blockSize = 16)
+    {
+        tokens = Math.Clamp(tokens, 1, Config.MaxPositions);
+        int blocks = (tokens + blockSize - 1) / blockSize;
+        using var cache = CreateKvCache(blocks, blockSize);
+        var ids = Enumerable.Repeat(Config.BosTokenId ?? 0, tokens).ToArray();
+        using var logits = Forward(new ForwardBatch { TokenIds = ids, Sequences = [new SequenceChunk(tokens, tokens, Enumerable.Range(0, blocks).ToArray())] }, cache);
     }
 
     public KvCache CreateKvCache(int numBlocks, int blockSize = 16) =>

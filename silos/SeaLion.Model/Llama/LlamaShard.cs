@@ -4,15 +4,15 @@ using SeaLion.Model.Parallel;
 
 namespace SeaLion.Model.Llama;
 
-/// <summary>One decoder layer's weights on one rank, pre-transposed to [in, out] so x.matmul(W) streams rows.</summary>
+/// <summary>One decoder layer's weights on one rank, pre-transposed to [in, out] (x · W), packed for the CPU kernel where it runs.</summary>
 internal sealed class LayerWeights : IDisposable
 {
     public required Tensor AttnNorm { get; init; }  // [H]
-    public required Tensor Qkv { get; init; }       // [H, (qHeads + 2 kvHeads) * D]: this rank's q, k, v columns
-    public required Tensor O { get; init; }         // [qHeads * D, H]: this rank's rows of o_proj (row-parallel)
+    public required ProjectionWeight Qkv { get; init; }       // [H, (qHeads + 2 kvHeads) * D]: this rank's q, k, v columns
+    public required ProjectionWeight O { get; init; }         // [qHeads * D, H]: this rank's rows of o_proj (row-parallel)
     public required Tensor MlpNorm { get; init; }   // [H]
-    public required Tensor GateUp { get; init; }    // [H, 2 F_r]: this rank's gate columns, then its up columns
-    public required Tensor Down { get; init; }      // [F_r, H]: this rank's rows of down_proj (row-parallel)
+    public required ProjectionWeight GateUp { get; init; }    // [H, 2 F_r]: this rank's gate columns, then its up columns
+    public required ProjectionWeight Down { get; init; }      // [F_r, H]: this rank's rows of down_proj (row-parallel)
 
     public void Dispose() { AttnNorm.Dispose(); Qkv.Dispose(); O.Dispose(); MlpNorm.Dispose(); GateUp.Dispose(); Down.Dispose(); }
 }
@@ -35,7 +35,7 @@ internal sealed class LlamaShard : IDisposable
     public required bool OwnsEmbedding { get; init; }
     public required LayerWeights[] Layers { get; init; }
     public required Tensor FinalNorm { get; init; }     // [H]
-    public required Tensor LmHead { get; init; }        // [H, V_r]
+    public required ProjectionWeight LmHead { get; init; }        // [H, V_r]
 
     /// <summary>Runs every layer over the batch, writing this rank's K/V heads into the cache. Returns float32 logits [rows, V_r].</summary>
     public Tensor Forward(BatchTensors b, Tensor[] cacheK, Tensor[] cacheV, AllReduce reduce)
@@ -46,7 +46,7 @@ internal sealed class LlamaShard : IDisposable
         {
             var w = Layers[l];
             using var scope = NewDisposeScope();
-            var qkv = RmsNorm(x, w.AttnNorm).matmul(w.Qkv);             // [T, qDim + 2 kvDim]
+            var qkv = w.Qkv.Apply(RmsNorm(x, w.AttnNorm));           // [T, qDim + 2 kvDim]
             // q and k heads are adjacent columns: one rotary application covers both.
             var qk = RotaryEmbedding.Apply(qkv.narrow(1, 0, qDim + kvDim).view(t, QHeads + KvHeads, HeadDim), b.Cos, b.SinSigned);
             var q = qk.narrow(1, 0, QHeads);                              // [T, qHeads, D]
@@ -55,29 +55,32 @@ internal sealed class LlamaShard : IDisposable
             cacheK[l].index_copy_(1, b.SlotMapping, k.transpose(0, 1));
             cacheV[l].index_copy_(1, b.SlotMapping, v.transpose(0, 1));
             var attn = Attention(q, cacheK[l], cacheV[l], b);             // [T, qDim]
-            var h = reduce.Sum(Rank, attn.matmul(w.O)).add_(x);           // [T, H]
-            var gateUp = RmsNorm(h, w.MlpNorm).matmul(w.GateUp);          // [T, 2 F_r]
+            var h = reduce.Sum(Rank, w.O.Apply(attn)).add_(x, Scalars.One);         // [T, H]
+            var gateUp = w.GateUp.Apply(RmsNorm(h, w.MlpNorm));        // [T, 2 F_r]
             var act = nn.functional.silu(gateUp.narrow(1, 0, Ffn)).mul_(gateUp.narrow(1, Ffn, Ffn));
-            var next = reduce.Sum(Rank, act.matmul(w.Down)).add_(h);
+            var next = reduce.Sum(Rank, w.Down.Apply(act)).add_(h, Scalars.One);
             x.Dispose();
             x = next.MoveToOuterDisposeScope();
         }
         using (var scope = NewDisposeScope())
         {
             var rows = b.LogitRows.shape[0] == t ? x : x.index_select(0, b.LogitRows);
-            var logits = RmsNorm(rows, FinalNorm).matmul(LmHead).to(ScalarType.Float32);
+            var logits = LmHead.Apply(RmsNorm(rows, FinalNorm)).to(ScalarType.Float32);
             x.Dispose();
             return logits.MoveToOuterDisposeScope();
         }
     }
 
+    Scalar? _eps;
+    Scalar EpsScalar => _eps ??= Eps.ToScalar();   // held for the shard's lifetime (see Scalars)
+
     /// <summary>HF LlamaRMSNorm: normalise in float32, cast back, then scale by the weight.</summary>
     Tensor RmsNorm(Tensor x, Tensor weight)
     {
         if (x.dtype == ScalarType.Float32)
-            return x.mul(x.square().mean([-1], keepdim: true).add_(Eps).rsqrt_()).mul_(weight);
+            return x.mul(x.mul(x).mean([-1], keepdim: true).add_(EpsScalar, Scalars.One).rsqrt_()).mul_(weight);
         using var xf = x.to(ScalarType.Float32);
-        using var inv = xf.square().mean([-1], keepdim: true).add_(Eps).rsqrt_();
+        using var inv = xf.mul(xf).mean([-1], keepdim: true).add_(EpsScalar, Scalars.One).rsqrt_();   // x·x: square() is pow with a temporary Scalar
         using var normed = xf.mul_(inv);
         return normed.to(x.dtype).mul_(weight);
     }
@@ -146,8 +149,9 @@ internal sealed class LlamaShard : IDisposable
     static Tensor CausalMask(int tq, int ctx, Device device)
     {
         using var scope = NewDisposeScope();
-        var qpos = arange(ctx - tq, ctx, device: device).unsqueeze(1);
-        var kpos = arange(ctx, device: device).unsqueeze(0);
+        using var scalars = new ScalarScope();
+        var qpos = arange(scalars.Of((long)(ctx - tq)), scalars.Of((long)ctx), Scalars.One, device: device).unsqueeze(1);
+        var kpos = arange(Scalars.Zero, scalars.Of((long)ctx), Scalars.One, device: device).unsqueeze(0);
         return kpos.le(qpos).MoveToOuterDisposeScope();
     }
 
@@ -157,5 +161,6 @@ internal sealed class LlamaShard : IDisposable
         foreach (var l in Layers) l.Dispose();
         FinalNorm.Dispose();
         LmHead.Dispose();
+        _eps?.Dispose();
     }
 }

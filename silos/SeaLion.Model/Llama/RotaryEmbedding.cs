@@ -16,30 +16,32 @@ internal sealed class RotaryEmbedding : IDisposable
     public RotaryEmbedding(LlamaConfig config)
     {
         using var scope = NewDisposeScope();
-        int dim = config.HeadDim;
-        var exponent = arange(0, dim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / dim;
-        var invFreq = 1.0f / pow(tensor((float)config.RopeTheta), exponent);   // [dim/2]
-        invFreq = Scale(invFreq, config.RopeScaling);
-        var positions = arange(config.MaxPositions, dtype: ScalarType.Float32);
+        using var k = new ScalarScope();   // every Scalar held until the tables exist (see Scalars)
+        long dim = config.HeadDim;
+        var exponent = arange(Scalars.Zero, k.Of(dim), k.Of(2L), dtype: ScalarType.Int64).to(ScalarType.Float32).div(k.Of(dim));
+        var invFreq = pow(tensor((float)config.RopeTheta), exponent).reciprocal();   // 1 / theta^(2i/dim), [dim/2]
+        invFreq = Scale(invFreq, config.RopeScaling, k);
+        var positions = arange(Scalars.Zero, k.Of((long)config.MaxPositions), Scalars.One, dtype: ScalarType.Float32);
         var freqs = positions.unsqueeze(1).matmul(invFreq.unsqueeze(0));          // [maxPos, dim/2]
         var emb = cat([freqs, freqs], 1);                                        // [maxPos, dim]
         Cos = emb.cos().MoveToOuterDisposeScope();
         Sin = emb.sin().MoveToOuterDisposeScope();
     }
 
-    static Tensor Scale(Tensor invFreq, RopeScaling? s)
+    static Tensor Scale(Tensor invFreq, RopeScaling? s, ScalarScope k)
     {
         if (s is null) return invFreq;
-        if (s.Type == "linear") return invFreq / (float)s.Factor;
+        if (s.Type == "linear") return invFreq.div(k.Of((float)s.Factor));
         // Llama 3.1: long wavelengths are divided by factor, short ones kept, the band between interpolated.
         float factor = (float)s.Factor, low = (float)s.LowFreqFactor, high = (float)s.HighFreqFactor;
         float oldCtx = s.OriginalMaxPositions;
         float lowFreqWavelen = oldCtx / low, highFreqWavelen = oldCtx / high;
-        var wavelen = 2 * (float)Math.PI / invFreq;
-        var llama = where(wavelen > lowFreqWavelen, invFreq / factor, invFreq);
-        var smooth = (oldCtx / wavelen - low) / (high - low);
-        var smoothed = (1 - smooth) * llama / factor + smooth * llama;
-        var medium = (wavelen >= highFreqWavelen).logical_and(wavelen <= lowFreqWavelen);
+        var wavelen = invFreq.reciprocal().mul(k.Of(2 * (float)Math.PI));                       // 2π / invFreq
+        var llama = where(wavelen.gt(k.Of(lowFreqWavelen)), invFreq.div(k.Of(factor)), invFreq);
+        var smooth = wavelen.reciprocal().mul(k.Of(oldCtx)).sub(k.Of(low)).div(k.Of(high - low)); // (oldCtx / wavelen - low) / (high - low)
+        var smoothed = smooth.neg().add_(Scalars.One, Scalars.One).mul(llama).div(k.Of(factor))    // (1 - smooth) * llama / factor
+            .add_(smooth.mul(llama), Scalars.One);                                                 //   + smooth * llama
+        var medium = wavelen.ge(k.Of(highFreqWavelen)).logical_and(wavelen.le(k.Of(lowFreqWavelen)));
         return where(medium, smoothed, llama);
     }
 
@@ -50,7 +52,7 @@ internal sealed class RotaryEmbedding : IDisposable
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sinSigned)
     {
         using var rolled = x.roll(x.shape[^1] / 2, -1);
-        return x.mul(cos).addcmul_(rolled, sinSigned, 1);
+        return x.mul(cos).addcmul_(rolled, sinSigned, Scalars.One);
     }
 
     /// <summary>Rows of the tables for the given positions, shaped [T, 1, D] in dtype on device: (cos, sinSigned).</summary>

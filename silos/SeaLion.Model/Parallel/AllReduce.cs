@@ -22,8 +22,8 @@ internal sealed class AllReduce(int ranks, SpinBarrier barrier)
         _ring[slot, rank] = partial.DetachFromDisposeScope();
         barrier.SignalAndWait();
         var device = partial.device;
-        Tensor sum = Local(_ring[slot, 0]!, device).add(Local(_ring[slot, 1]!, device));
-        for (int r = 2; r < ranks; r++) sum.add_(Local(_ring[slot, r]!, device));
+        Tensor sum = Local(_ring[slot, 0]!, device).add(Local(_ring[slot, 1]!, device), Llama.Scalars.One);
+        for (int r = 2; r < ranks; r++) sum.add_(Local(_ring[slot, r]!, device), Llama.Scalars.One);
         return sum;
     }
 

@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using SeaLion.Model.Llama;
 using static TorchSharp.torch;
 
 namespace SeaLion.Model.Sampling;
@@ -58,14 +62,14 @@ public static class Sampler
         if (logits.shape[0] != rows.Count) throw new ArgumentException($"{logits.shape[0]} rows of logits for {rows.Count} sequences");
         using var mode = inference_mode();
         using var scope = NewDisposeScope();
+        using var scalars = new ScalarScope();
         var result = new SampledToken[rows.Count];
         Tensor? logp = rows.Any(r => r.Params.Logprobs is not null) ? logits.log_softmax(-1) : null;
         // Plain greedy rows (no penalties, no logprobs), the common serving case, share one argmax.
         var plain = Enumerable.Range(0, rows.Count).Where(i => IsPlainGreedy(rows[i])).ToArray();
         if (plain.Length > 0)
         {
-            using var idx = tensor(plain.Select(i => (long)i).ToArray(), device: logits.device);
-            var best = logits.index_select(0, idx).argmax(-1).cpu().data<long>().ToArray();
+            var best = ArgMaxRows(logits, plain);
             for (int k = 0; k < plain.Length; k++) result[plain[k]] = new SampledToken((int)best[k], null, null);
         }
         for (int i = 0; i < rows.Count; i++)
@@ -73,18 +77,83 @@ public static class Sampler
             if (result[i] is not null) continue;
             using var rowScope = NewDisposeScope();
             var state = rows[i];
-            var row = Penalize(logits[i], state);
-            int token = state.Params.IsGreedy ? (int)row.argmax().item<long>() : Draw(row, state);
-            result[i] = logp is null ? new SampledToken(token, null, null) : WithLogprobs(token, logp[i], state.Params.Logprobs!.Value);
+            var row = Penalize(logits[i], state, scalars);
+            int token = state.Params.IsGreedy ? (int)row.argmax().item<long>() : Draw(row, state, scalars);
+            // logp exists when any row asked for logprobs; a row that did not gets none (a batch mixes both).
+            result[i] = logp is null || state.Params.Logprobs is not { } topN ? new SampledToken(token, null, null) : WithLogprobs(token, logp[i], topN);
         }
         return result;
+    }
+
+    /// <summary>
+    /// The first index of each listed row's maximum. CPU float32 logits are scanned in place (two vector passes
+    /// per row, no copy of the rows); elsewhere, or when a row holds a NaN, libtorch's argmax decides.
+    /// </summary>
+    static unsafe long[] ArgMaxRows(Tensor logits, int[] rows)
+    {
+        if (logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.is_contiguous() && logits.dim() == 2)
+        {
+            float* data = TensorMemory.Floats(logits);
+            int vocab = (int)logits.shape[1];
+            var found = new long[rows.Length];
+            bool ok = true;
+            for (int k = 0; k < rows.Length && ok; k++)
+                ok = (found[k] = ArgMax(new ReadOnlySpan<float>(data + (long)rows[k] * vocab, vocab))) >= 0;
+            if (ok) return found;
+        }
+        using var idx = tensor(rows.Select(i => (long)i).ToArray(), device: logits.device);
+        using var picked = logits.index_select(0, idx);
+        using var best = picked.argmax(-1);
+        using var onCpu = best.cpu();
+        return onCpu.data<long>().ToArray();
+    }
+
+    /// <summary>First index of the maximum, or -1 if the row holds a NaN (the caller then defers to libtorch).</summary>
+    internal static int ArgMax(ReadOnlySpan<float> row)
+    {
+        if (row.IsEmpty) return -1;
+        int n = row.Length, i = 0, w = Vector256<float>.Count;
+        ref float r0 = ref MemoryMarshal.GetReference(row);
+        float max = float.NegativeInfinity;
+        if (Vector256.IsHardwareAccelerated && n >= w)
+        {
+            var vmax = Vector256.Create(float.NegativeInfinity);
+            var unordered = Vector256<float>.Zero;
+            for (; i <= n - w; i += w)
+            {
+                var v = Vector256.LoadUnsafe(ref r0, (nuint)i);
+                unordered |= ~Vector256.Equals(v, v);   // all-ones lanes where v is NaN
+                vmax = Vector256.Max(vmax, v);
+            }
+            if (unordered != Vector256<float>.Zero) return -1;
+            for (int l = 0; l < w; l++) max = Math.Max(max, vmax[l]);
+        }
+        for (int j = i; j < n; j++)
+        {
+            float x = Unsafe.Add(ref r0, j);
+            if (float.IsNaN(x)) return -1;
+            if (x > max) max = x;
+        }
+        // Second pass: the first position holding the maximum (libtorch's argmax picks the first too).
+        i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var target = Vector256.Create(max);
+            for (; i <= n - w; i += w)
+            {
+                uint hits = Vector256.Equals(Vector256.LoadUnsafe(ref r0, (nuint)i), target).ExtractMostSignificantBits();
+                if (hits != 0) return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+            }
+        }
+        for (; i < n; i++) if (Unsafe.Add(ref r0, i) == max) return i;
+        return -1;
     }
 
     static bool IsPlainGreedy(SamplingState s) =>
         s.Params.IsGreedy && s.Params.Logprobs is null && s.Params.RepetitionPenalty == 1.0
         && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0;
 
-    static Tensor Penalize(Tensor row, SamplingState s)
+    static Tensor Penalize(Tensor row, SamplingState s, ScalarScope scalars)
     {
         var p = s.Params;
         bool rep = p.RepetitionPenalty != 1.0 && s.Seen.Count > 0;
@@ -95,21 +164,23 @@ public static class Sampler
         {
             using var ids = tensor(s.Seen.Select(x => (long)x).ToArray(), device: row.device);
             var v = row.index_select(0, ids);
-            row.index_copy_(0, ids, where(v.lt(0), v * p.RepetitionPenalty, v / p.RepetitionPenalty));
+            var penalty = scalars.Of(p.RepetitionPenalty);
+            row.index_copy_(0, ids, where(v.lt(Scalars.Zero), v.mul(penalty), v.div(penalty)));
         }
         if (outPen)
         {
             using var ids = tensor(s.OutputCounts.Keys.Select(x => (long)x).ToArray(), device: row.device);
             using var counts = tensor(s.OutputCounts.Values.Select(x => (float)x).ToArray(), device: row.device);
-            row.index_add_(0, ids, -(counts * (float)p.FrequencyPenalty + (float)p.PresencePenalty), 1);
+            var penalties = counts.mul(scalars.Of((float)p.FrequencyPenalty)).add_(scalars.Of((float)p.PresencePenalty), Scalars.One).neg_();
+            row.index_add_(0, ids, penalties, Scalars.One);
         }
         return row;
     }
 
-    static int Draw(Tensor row, SamplingState s)
+    static int Draw(Tensor row, SamplingState s, ScalarScope scalars)
     {
         var p = s.Params;
-        var scaled = row / p.Temperature;
+        var scaled = row.div(scalars.Of(p.Temperature));
         long vocab = scaled.shape[0];
         // Candidates in descending order: all of them, the top k, or enough to hold top_p of the mass.
         Tensor values, ids;
@@ -122,10 +193,10 @@ public static class Sampler
         if (p.TopP < 1.0)
         {
             // Keep the smallest head of the sorted list whose mass reaches top_p (the token that crosses included).
-            var before = probs.cumsum(-1) - probs;
-            keep = keep.logical_and(before.lt(p.TopP));
+            var before = probs.cumsum(-1).sub_(probs);
+            keep = keep.logical_and(before.lt(scalars.Of(p.TopP)));
         }
-        if (p.MinP > 0) keep = keep.logical_and(probs.ge(probs.max() * p.MinP));
+        if (p.MinP > 0) keep = keep.logical_and(probs.ge(probs.max().mul(scalars.Of(p.MinP))));
         var filtered = probs.mul(keep);
         var cdf = filtered.cumsum(-1);
         double total = cdf[-1].item<float>();
@@ -145,7 +216,7 @@ public static class Sampler
         {
             var (v, i) = scaled.topk(TopPCandidates);
             // Mass of the candidates under the full distribution: enough if it reaches top_p.
-            var mass = (v - scaled.logsumexp(0)).exp().sum().item<float>();
+            var mass = v.sub(scaled.logsumexp(0)).exp().sum().item<float>();
             if (mass >= topP) return (v, i);
         }
         return scaled.sort(descending: true);

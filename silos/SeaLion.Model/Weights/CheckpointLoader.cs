@@ -55,30 +55,31 @@ internal static class CheckpointLoader
         string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
 
     /// <summary>Shards from an HF folder, every tensor validated first, then read once.</summary>
-    public static LlamaShard[] Load(LlamaConfig c, string dir, ScalarType dtype, IReadOnlyList<Device> devices)
+    public static LlamaShard[] Load(LlamaConfig c, string dir, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
     {
         var stored = Safetensors.ReadFolder(dir);
         Validate(c, stored, dir);
         using var reader = new TensorReader();
-        return Build(c, devices, name => reader.Read(stored[name], dtype));
+        return Build(c, devices, pack, name => reader.Read(stored[name], dtype));
     }
 
     /// <summary>
     /// Shards with seeded random weights drawn directly on the first rank's device in the serving dtype, with
     /// the scales of <see cref="RandomCheckpoint"/>: an 8B model on a GPU host without uploading 16 GB.
     /// </summary>
-    public static LlamaShard[] Random(LlamaConfig c, ulong seed, ScalarType dtype, IReadOnlyList<Device> devices)
+    public static LlamaShard[] Random(LlamaConfig c, ulong seed, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
     {
         var shapes = ExpectedShapes(c);
-        return Build(c, devices, name =>
+        return Build(c, devices, pack, name =>
         {
             using var gen = new torch.Generator(seed ^ RandomCheckpoint.NameHash(name), devices[0]);
-            var t = randn(shapes[name], dtype, devices[0], generator: gen).mul_(RandomCheckpoint.Std(name));
-            return name.EndsWith("norm.weight", StringComparison.Ordinal) ? t.add_(1.0) : t;
+            using var k = new ScalarScope();
+            var t = randn(shapes[name], dtype, devices[0], generator: gen).mul_(k.Of(RandomCheckpoint.Std(name)));
+            return name.EndsWith("norm.weight", StringComparison.Ordinal) ? t.add_(Scalars.One, Scalars.One) : t;
         });
     }
 
-    static LlamaShard[] Build(LlamaConfig c, IReadOnlyList<Device> devices, Func<string, Tensor> Read)
+    static LlamaShard[] Build(LlamaConfig c, IReadOnlyList<Device> devices, bool pack, Func<string, Tensor> Read)
     {
         int n = devices.Count;
         var plan = new ShardPlan(c, n);
@@ -110,21 +111,21 @@ internal static class CheckpointLoader
                 layers[r][l] = new LayerWeights
                 {
                     AttnNorm = attnNorm[r].MoveToOuterDisposeScope(),
-                    Qkv = cat([q[r], k[r], v[r]], 1).MoveToOuterDisposeScope(),
-                    O = o[r].MoveToOuterDisposeScope(),
+                    Qkv = new ProjectionWeight(cat([q[r], k[r], v[r]], 1).MoveToOuterDisposeScope(), pack),
+                    O = new ProjectionWeight(o[r].MoveToOuterDisposeScope(), pack),
                     MlpNorm = mlpNorm[r].MoveToOuterDisposeScope(),
-                    GateUp = cat([gate[r], up[r]], 1).MoveToOuterDisposeScope(),
-                    Down = down[r].MoveToOuterDisposeScope(),
+                    GateUp = new ProjectionWeight(cat([gate[r], up[r]], 1).MoveToOuterDisposeScope(), pack),
+                    Down = new ProjectionWeight(down[r].MoveToOuterDisposeScope(), pack),
                 };
         }
 
         var embedding = Read("model.embed_tokens.weight");
-        Tensor[] lmHead;
+        ProjectionWeight[] lmHead;
         using (var lm = c.TieWordEmbeddings ? null : Read("lm_head.weight"))
             lmHead = Enumerable.Range(0, n).Select(r =>
             {
                 using var s = (lm ?? embedding).narrow(0, plan.VocabStart(r), plan.VocabCount(r));
-                return s.t().contiguous().to(devices[r]);
+                return new ProjectionWeight(s.t().contiguous().to(devices[r]), pack);
             }).ToArray();
         using var finalNorm = Read("model.norm.weight");
 
