@@ -64,12 +64,14 @@ internal static unsafe class PackedGemm
                 bool full = cols == PanelWidth;
                 float* dst = full ? cr : scratch;
                 int ldd = full ? n : PanelWidth;
+                // The last row block of a panel reads it from cache: meanwhile, pull the next panel in from memory.
+                float* next = r + rows == m && (rows >= 4 || r > 0) && p + 1 < panels ? b + (long)k * PanelWidth : null;
                 switch (rows)
                 {
-                    case 8: Tile<R8>(ar, k, b, dst, ldd); break;
-                    case 4: Tile<R4>(ar, k, b, dst, ldd); break;
-                    case 2: Tile<R2>(ar, k, b, dst, ldd); break;
-                    default: Tile<R1>(ar, k, b, dst, ldd); break;
+                    case 8: Tile<R8>(ar, k, b, dst, ldd, next); break;
+                    case 4: Tile<R4>(ar, k, b, dst, ldd, next); break;
+                    case 2: Tile<R2>(ar, k, b, dst, ldd, next); break;
+                    default: Tile<R1>(ar, k, b, dst, ldd, next); break;
                 }
                 if (!full)
                     for (int i = 0; i < rows; i++)
@@ -87,7 +89,7 @@ internal static unsafe class PackedGemm
 
     /// <summary>Rows [0, R) of A times one panel: R x 48 accumulators, one broadcast of A and three panel loads per k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile<TRows>(float* a, int k, float* b, float* c, int ldc) where TRows : struct, IRows
+    static void Tile<TRows>(float* a, int k, float* b, float* c, int ldc, float* prefetch) where TRows : struct, IRows
     {
         int rows = TRows.Count;
         Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
@@ -97,6 +99,12 @@ internal static unsafe class PackedGemm
         float* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k, a4 = a + 4 * k, a5 = a + 5 * k, a6 = a + 6 * k, a7 = a + 7 * k;
         for (int i = 0; i < k; i++, b += PanelWidth)
         {
+            if (prefetch != null)
+            {
+                // One panel row (192 bytes, three lines) of the next panel per k step.
+                float* pf = prefetch + (long)i * PanelWidth;
+                Sse.Prefetch0(pf); Sse.Prefetch0(pf + V); Sse.Prefetch0(pf + 2 * V);
+            }
             var b0 = Avx512F.LoadVector512(b);
             var b1 = Avx512F.LoadVector512(b + V);
             var b2 = Avx512F.LoadVector512(b + 2 * V);
