@@ -38,6 +38,11 @@ done
 # Aggregate throughput through the engine at 16 and 64 concurrent sequences.
 run engine bench engine --random-config $CONFIG --seed 1 --device $DEVICE --dtype $DTYPE --tp 1 --concurrency $LEVELS \
   --gen-len $GEN --prompt-len 128 --requests-per-level 2 --max-seqs 64 --kv-cache-mb $KV_MB
+# KV cache sized from device memory (vLLM's gpu_memory_utilization): the JSON's kv_blocks, next to gpu-memory.csv.
+if [ "${DRY_RUN:-0}" != "1" ]; then
+  run engine-kv-by-utilization bench engine --random-config $CONFIG --seed 1 --device $DEVICE --dtype $DTYPE --tp 1 --concurrency 16 \
+    --gen-len 32 --prompt-len 128 --requests-per-level 1 --gpu-memory-utilization 0.9
+fi
 # The same shapes in PyTorch eager: the reference a user would otherwise pick.
 if [ "${DRY_RUN:-0}" != "1" ]; then
   timeout 300 python3 "$ROOT/ops/gpu/torch_eager_bench.py" --lens $LENS --batches 16 64 --gen $GEN > "$OUT/torch-eager.json" 2>> "$OUT/log.txt"

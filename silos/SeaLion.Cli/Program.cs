@@ -9,12 +9,13 @@ const string Usage = """
       generate       --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--max-tokens N]
                      [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--stop STR]...
                      [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]
-                     [--logprobs N] [--ignore-eos] [--dtype fp32|bf16] [--tp N] [--threads N] [--json]
+                     [--logprobs N] [--ignore-eos] [--dtype fp32|bf16] [--tp N] [--threads N] [--cpu-gemm packed|torch] [--json]
       tokenize       --model DIR --text TEXT [--add-bos] [--json]
       chat-template  --model DIR --messages FILE.json [--no-generation-prompt]
       init-random    --config FILE|tiny|small|medium|llama3-8b --seed S --out DIR [--dtype f32|bf16|f16]
                      [--max-shard-size BYTES]
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
+                     [--cpu-gemm packed|torch]
       bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
                      [--plot FILE.png] ... (see README)
       bench gateway  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
@@ -25,12 +26,12 @@ const string Usage = """
       bench load     [--address http://127.0.0.1:50051] [--streams 500] [--duration-s 120] [--prompt-len 64]
                      [--gen-len 128] [--metrics-url URL] [--api-key K]: holds N streams against a running server
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
-                     [--threads N] [--tp N] [--kv-cache-mb N] [--engine torch|sim] [--sim-time-scale S]
-                     [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
+                     [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
+                     [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
-                     [--sim-time-scale S] [--kv-cache-mb N] [--dtype bf16|fp32] [--threads N] [--tp N]
-                     [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
+                     [--sim-time-scale S] [--kv-cache-mb N | --gpu-memory-utilization F] [--dtype bf16|fp32]
+                     [--threads N] [--tp N] [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
                      storage); SIGTERM drains it
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
@@ -38,6 +39,10 @@ const string Usage = """
       apikey         [--tenant default] [--role user|admin] [--rpm N] [--tpm N] [--streams N] (--out FILE | --redis HOST:PORT
                      [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
       help           this text
+
+    Model options: --cpu-gemm packed (default: fp32 projections through the AVX-512 packed kernel) or torch
+    (libtorch's matmul). KV cache: --kv-cache-mb N over all ranks (default 512 on CPU); on GPU without it,
+    --gpu-memory-utilization F (default 0.9) of each device minus the weights and the largest forward pass.
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
     Llama 3 tokenizer, generated on first use under $SEALION_HOME (default ~/.cache/sealion).

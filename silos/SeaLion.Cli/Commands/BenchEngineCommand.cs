@@ -71,6 +71,8 @@ internal static class BenchEngineCommand
             result["tp"] = model.TensorParallel;
             using (var engine = LlmEngine.Create(model, tokenizer, new EngineOptions { Scheduler = scheduler, KvCacheBytes = kvBytes, GpuMemoryUtilization = utilization }))
             {
+                result["kv_blocks"] = engine.Load.TotalBlocks;
+                result["kv_sized_by"] = kvBytes is null && options.Device == TorchSharp.DeviceType.CUDA ? $"gpu_memory_utilization {utilization}" : $"{(kvBytes ?? EngineOptions.DefaultCpuKvCacheBytes) >> 20} MiB";
                 // Warm-up: every level is measured on code the JIT has finished tiering up and on a settled
                 // allocator. A few tiny requests left the first level (the 1x baseline of the speedup) partly on
                 // tier-0 code while background compilation took one of the two cores from the ranks.
