@@ -9,7 +9,9 @@ internal sealed record ContextView(int QueryStart, int QueryLength, int ContextL
 /// All single-token (decode) sequences of a batch, attended in one call: their contexts gathered into a padded
 /// [count, maxContext] slot grid (padding points at slot 0 and is masked out).
 /// </summary>
-internal sealed record DecodeGroup(Tensor Rows, Tensor Slots, Tensor Mask, int Count, int MaxContext) : IDisposable
+/// The managed copies (row of each sequence in the batch, the slot grid, each context length) serve the CPU kernel
+/// (<see cref="PagedDecodeAttention"/>), which reads the cache in place instead of gathering it.
+internal sealed record DecodeGroup(Tensor Rows, Tensor Slots, Tensor Mask, int Count, int MaxContext, int[] RowIndex, long[] SlotGrid, int[] ContextLengths) : IDisposable
 {
     public void Dispose() { Rows.Dispose(); Slots.Dispose(); Mask.Dispose(); }
 }
@@ -115,7 +117,8 @@ internal sealed class BatchTensors : IDisposable
             tensor(decodes.Select(d => (long)d.Row).ToArray(), device: device),
             tensor(slots, device: device),
             flatMask.view(n, 1, 1, max),
-            n, max);
+            n, max,
+            decodes.Select(d => d.Row).ToArray(), slots, decodes.Select(d => d.Seq.ContextLength).ToArray());
     }
 
     public void Dispose()

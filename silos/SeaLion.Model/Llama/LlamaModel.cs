@@ -19,8 +19,9 @@ public sealed record ModelOptions
     /// <summary>CPU threads in all (0 = all cores). Each rank gets Threads / TensorParallel intra-op threads.</summary>
     public int Threads { get; init; }
     /// <summary>
-    /// fp32 on a CPU with AVX-512: run the projections and the LM head through SeaLion's packed GEMM
-    /// (<see cref="PackedGemm"/>) instead of libtorch's matmul. On by default; off is for A/B measurements.
+    /// fp32 on the CPU: run the projections and the LM head through SeaLion's packed GEMM (<see cref="PackedGemm"/>,
+    /// AVX-512) instead of libtorch's matmul, and decode attention through <see cref="PagedDecodeAttention"/>
+    /// instead of a gathered SDPA. On by default; off is for A/B measurements.
     /// </summary>
     public bool PackedCpuGemm { get; init; } = true;
 }

@@ -35,7 +35,9 @@ internal sealed class LlamaShard : IDisposable
     public required bool OwnsEmbedding { get; init; }
     public required LayerWeights[] Layers { get; init; }
     public required Tensor FinalNorm { get; init; }     // [H]
-    public required ProjectionWeight LmHead { get; init; }        // [H, V_r]
+    public required ProjectionWeight LmHead { get; init; }
+    /// <summary>CPU fp32: decode attention by <see cref="PagedDecodeAttention"/> (with the packed GEMM option).</summary>
+    public bool PagedKernels { get; init; } = true;        // [H, V_r]
 
     /// <summary>Runs every layer over the batch, writing this rank's K/V heads into the cache. Returns float32 logits [rows, V_r].</summary>
     public Tensor Forward(BatchTensors b, Tensor[] cacheK, Tensor[] cacheV, AllReduce reduce)
@@ -127,6 +129,8 @@ internal sealed class LlamaShard : IDisposable
     /// </summary>
     Tensor DecodeAttention(Tensor q, Tensor cacheK, Tensor cacheV, DecodeGroup d, int group)
     {
+        if (PagedKernels && PagedDecodeAttention.Supports(q, cacheK, HeadDim))
+            return PagedDecodeAttention.Run(q, cacheK, cacheV, d, QHeads, KvHeads, HeadDim);
         var k = cacheK.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);   // [n, kvHeads, maxCtx, D]
         var v = cacheV.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);
         var qg = q.index_select(0, d.Rows).view(d.Count, KvHeads, group, HeadDim);                               // [n, kvHeads, group, D]

@@ -157,10 +157,10 @@ internal static unsafe partial class TensorMemory
     [System.Runtime.InteropServices.LibraryImport("LibTorchSharp")]
     private static partial IntPtr THSTensor_data(IntPtr tensor);
 
-    /// <summary>The first fp32 element of a contiguous CPU float32 tensor (storage offset included).</summary>
-    public static float* Floats(TorchSharp.torch.Tensor t)
+    /// <summary>The first fp32 element of a CPU float32 tensor (storage offset included); contiguous unless told otherwise (the caller then walks its strides).</summary>
+    public static float* Floats(TorchSharp.torch.Tensor t, bool contiguous = true)
     {
-        if (t.dtype != TorchSharp.torch.ScalarType.Float32 || t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
+        if (t.dtype != TorchSharp.torch.ScalarType.Float32 || t.device_type != TorchSharp.DeviceType.CPU || contiguous && !t.is_contiguous())
             throw new ArgumentException($"expected a contiguous CPU float32 tensor, got {t.dtype} on {t.device_type} (contiguous: {t.is_contiguous()})");
         var p = THSTensor_data(t.Handle);
         if (p == IntPtr.Zero) throw new InvalidOperationException("libtorch returned no data pointer");
