@@ -9,13 +9,13 @@ const string Usage = """
       generate       --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--max-tokens N]
                      [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--stop STR]...
                      [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]
-                     [--logprobs N] [--ignore-eos] [--dtype fp32|bf16] [--tp N] [--threads N] [--cpu-gemm packed|torch] [--json]
+                     [--logprobs N] [--ignore-eos] [--dtype fp32|bf16] [--tp N] [--threads N] [--cpu-kernels sealion|torch] [--json]
       tokenize       --model DIR --text TEXT [--add-bos] [--json]
       chat-template  --model DIR --messages FILE.json [--no-generation-prompt]
       init-random    --config FILE|tiny|small|medium|llama3-8b --seed S --out DIR [--dtype f32|bf16|f16]
                      [--max-shard-size BYTES]
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
-                     [--cpu-gemm packed|torch]
+                     [--cpu-kernels sealion|torch]
       bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
                      [--plot FILE.png] ... (see README)
       bench gateway  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
@@ -40,8 +40,8 @@ const string Usage = """
                      [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
       help           this text
 
-    Model options: --cpu-gemm packed (default: fp32 projections through the AVX-512 packed kernel) or torch
-    (libtorch's matmul). KV cache: --kv-cache-mb N over all ranks (default 512 on CPU); on GPU without it,
+    Model options: --cpu-kernels sealion (default: fp32 projections through the AVX-512 packed GEMM, decode
+    attention over the paged cache in place) or torch (libtorch's matmul and SDPA). KV cache: --kv-cache-mb N over all ranks (default 512 on CPU); on GPU without it,
     --gpu-memory-utilization F (default 0.9) of each device minus the weights and the largest forward pass.
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real

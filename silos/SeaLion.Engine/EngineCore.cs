@@ -43,22 +43,25 @@ internal sealed class EngineCore : IDisposable
     /// <summary>Called after each step with the KV events it caused (BlockStored / BlockRemoved).</summary>
     public Action<IReadOnlyList<KvEvent>>? KvEvents { get; set; }
 
+    void CheckVocabulary(IEnumerable<int> ids, string field, string what)
+    {
+        foreach (int id in ids)
+            if (id < 0 || id >= _runner.VocabSize)
+                throw new ArgumentOutOfRangeException(field, id, $"{what} token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
+    }
+
     /// <summary>Checks a request against the engine's limits; the message names the field, the limit and the value.</summary>
     public void Validate(GenerateRequest req)
     {
         ArgumentNullException.ThrowIfNull(req.PromptTokenIds, "prompt_token_ids");
         if (req.PromptTokenIds.Length == 0) throw new ArgumentException("prompt must hold at least one token", "prompt_token_ids");
-        foreach (int id in req.PromptTokenIds)
-            if (id < 0 || id >= _runner.VocabSize)
-                throw new ArgumentOutOfRangeException("prompt_token_ids", id, $"prompt token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
+        CheckVocabulary(req.PromptTokenIds, "prompt_token_ids", "prompt");
         req.Sampling.Validate(_runner.VocabSize);
         if (req.ResumeOutput is { } resumed)
         {
             if (resumed.Count >= req.Sampling.MaxTokens)
                 throw new ArgumentException($"resume_output holds {resumed.Count} tokens; max_tokens ({req.Sampling.MaxTokens}) leaves nothing to generate", "resume_output");
-            foreach (int id in resumed)
-                if (id < 0 || id >= _runner.VocabSize)
-                    throw new ArgumentOutOfRangeException("resume_output", id, $"resume_output token id {id} is outside the vocabulary [0, {_runner.VocabSize})");
+            CheckVocabulary(resumed, "resume_output", "resume_output");
         }
         int total = req.PromptTokenIds.Length + req.Sampling.MaxTokens;
         if (total > _runner.MaxContext)

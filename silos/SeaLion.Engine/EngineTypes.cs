@@ -2,7 +2,6 @@ using SeaLion.Model.Sampling;
 
 namespace SeaLion.Engine;
 
-/// <summary>A request to the engine: prompt token ids and sampling parameters.</summary>
 /// <summary>
 /// A request to the engine: prompt token ids and sampling parameters. <paramref name="ResumeOutput"/> continues a
 /// stream another engine had started: those tokens were already delivered; generation goes on after them with the

@@ -157,7 +157,7 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
     [InlineData(2, "--silo-port and --gateway-port", "silo", "--redis", "127.0.0.1:1", "--silo-port", "5000", "--gateway-port", "5000")]
     [InlineData(2, "--engine", "serve", "--engine", "gpu")]
     [InlineData(2, "--gpu-memory-utilization must be in (0, 1], got 1.5", "serve", "--gpu-memory-utilization", "1.5")]
-    [InlineData(2, "--cpu-gemm must be packed or torch, got 'mkl'", "generate", "--prompt", "x", "--cpu-gemm", "mkl")]
+    [InlineData(2, "--cpu-kernels must be sealion or torch, got 'mkl'", "generate", "--prompt", "x", "--cpu-kernels", "mkl")]
     [InlineData(2, "--bogus", "generate", "--prompt", "x", "--bogus", "1")]
     [InlineData(2, "--prompt-ids", "generate", "--prompt", "x", "--prompt-ids", "1")]
     [InlineData(2, "--temperature", "generate", "--prompt", "x", "--temperature", "hot")]

@@ -25,9 +25,9 @@ public sealed class PagedDecodeAttentionTests
         var perm = Enumerable.Range(0, slots).OrderBy(_ => rng.Next()).ToArray();   // scattered slots
         for (int i = 0, at = 0; i < n; i++)
             for (int j = 0; j < contexts[i]; j++) grid[i * max + j] = perm[at++];
-        using var group = new DecodeGroup(tensor(rows.Select(r => (long)r).ToArray()), tensor(grid), zeros(1, dtype: ScalarType.Bool), n, max, rows, grid, contexts);
+        using var group = new DecodeGroup(tensor(rows.Select(r => (long)r).ToArray()), null, null, n, max, rows, grid, contexts);
 
-        Assert.True(PagedDecodeAttention.Supports(q, cacheK, dim));
+        Assert.True(PagedDecodeAttention.Supports(ScalarType.Float32, DeviceType.CPU, dim));
         using var got = PagedDecodeAttention.Run(q, cacheK, cacheV, group, qHeads, kvHeads, dim);
         for (int i = 0; i < n; i++)
         {
@@ -49,7 +49,7 @@ public sealed class PagedDecodeAttentionTests
         int[][] tables = [[5, 1], [3], [0, 7]];   // non-contiguous blocks
         float[][] Logits(bool kernels)
         {
-            using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2, PackedCpuGemm = kernels });
+            using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2, CpuKernels = kernels });
             using var cache = model.CreateKvCache(numBlocks: 8);
             using (var l = model.Forward(new ForwardBatch
             {

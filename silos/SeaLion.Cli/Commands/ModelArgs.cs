@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace SeaLion.Cli.Commands;
 
-/// <summary>The options every verb that runs the model shares: --model, --dtype, --tp, --threads, --device, --cpu-gemm.</summary>
+/// <summary>The options every verb that runs the model shares: --model, --dtype, --tp, --threads, --device, --cpu-kernels.</summary>
 internal static class ModelArgs
 {
     public static (string Dir, ModelOptions Options) Read(CliArgs a, string defaultDtype = "bf16")
@@ -48,11 +48,11 @@ internal static class ModelArgs
                 "cuda" => DeviceType.CUDA,
                 var d => throw new UsageException($"--device must be cpu or cuda, got '{d}'"),
             },
-            PackedCpuGemm = (a.String("cpu-gemm") ?? "packed") switch
+            CpuKernels = (a.String("cpu-kernels") ?? "sealion") switch
             {
-                "packed" => true,
+                "sealion" => true,
                 "torch" => false,
-                var g => throw new UsageException($"--cpu-gemm must be packed or torch, got '{g}'"),
+                var g => throw new UsageException($"--cpu-kernels must be sealion or torch, got '{g}'"),
             },
         };
     }

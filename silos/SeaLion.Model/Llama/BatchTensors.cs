@@ -6,14 +6,14 @@ namespace SeaLion.Model.Llama;
 internal sealed record ContextView(int QueryStart, int QueryLength, int ContextLength, long FirstSlot, Tensor? Slots);
 
 /// <summary>
-/// All single-token (decode) sequences of a batch, attended in one call: their contexts gathered into a padded
-/// [count, maxContext] slot grid (padding points at slot 0 and is masked out).
+/// All single-token (decode) sequences of a batch, attended in one call: their contexts as a padded
+/// [count, maxContext] slot grid (padding points at slot 0). <see cref="PagedDecodeAttention"/> reads the cache
+/// through the managed grid; only libtorch's SDPA path needs it as a tensor, with a mask for the padding, so
+/// <see cref="Slots"/> and <see cref="Mask"/> are made only for that path.
 /// </summary>
-/// The managed copies (row of each sequence in the batch, the slot grid, each context length) serve the CPU kernel
-/// (<see cref="PagedDecodeAttention"/>), which reads the cache in place instead of gathering it.
-internal sealed record DecodeGroup(Tensor Rows, Tensor Slots, Tensor Mask, int Count, int MaxContext, int[] RowIndex, long[] SlotGrid, int[] ContextLengths) : IDisposable
+internal sealed record DecodeGroup(Tensor Rows, Tensor? Slots, Tensor? Mask, int Count, int MaxContext, int[] RowIndex, long[] SlotGrid, int[] ContextLengths) : IDisposable
 {
-    public void Dispose() { Rows.Dispose(); Slots.Dispose(); Mask.Dispose(); }
+    public void Dispose() { Rows.Dispose(); Slots?.Dispose(); Mask?.Dispose(); }
 }
 
 /// <summary>
@@ -33,7 +33,8 @@ internal sealed class BatchTensors : IDisposable
     public DecodeGroup? Decodes { get; init; }
     public int TokenCount => (int)TokenIds.shape[0];
 
-    public static BatchTensors Build(ForwardBatch batch, LlamaConfig config, KvCache cache, RotaryEmbedding rope, ScalarType dtype, Device device)
+    /// <param name="pagedDecode">decode sequences are attended by <see cref="PagedDecodeAttention"/>: no slot or mask tensors.</param>
+    public static BatchTensors Build(ForwardBatch batch, LlamaConfig config, KvCache cache, RotaryEmbedding rope, ScalarType dtype, Device device, bool pagedDecode)
     {
         int t = batch.TokenIds.Length, bs = cache.BlockSize;
         if (t == 0) throw new ArgumentException("forward batch has no tokens", nameof(batch));
@@ -93,32 +94,28 @@ internal sealed class BatchTensors : IDisposable
             SinSigned = sinSigned,
             LogitRows = tensor(logitRows.ToArray(), device: device),
             Views = views,
-            Decodes = decodes.Count == 0 ? null : BuildDecodeGroup(decodes, bs, device),
+            Decodes = decodes.Count == 0 ? null : BuildDecodeGroup(decodes, bs, device, pagedDecode),
         };
     }
 
-    static DecodeGroup BuildDecodeGroup(List<(int Row, SequenceChunk Seq)> decodes, int bs, Device device)
+    static DecodeGroup BuildDecodeGroup(List<(int Row, SequenceChunk Seq)> decodes, int bs, Device device, bool paged)
     {
         int n = decodes.Count, max = decodes.Max(d => d.Seq.ContextLength);
+        var rows = decodes.Select(d => d.Row).ToArray();
+        var contexts = decodes.Select(d => d.Seq.ContextLength).ToArray();
         var slots = new long[n * max];
-        var mask = new bool[n * max];
         for (int i = 0; i < n; i++)
         {
             var s = decodes[i].Seq;
-            for (int p = 0; p < s.ContextLength; p++)
-            {
-                slots[i * max + p] = (long)s.BlockTable[p / bs] * bs + p % bs;
-                mask[i * max + p] = true;
-            }
+            for (int p = 0; p < s.ContextLength; p++) slots[i * max + p] = (long)s.BlockTable[p / bs] * bs + p % bs;
         }
+        var rowTensor = tensor(rows.Select(r => (long)r).ToArray(), device: device);
+        if (paged) return new DecodeGroup(rowTensor, null, null, n, max, rows, slots, contexts);
+        var mask = new bool[n * max];
+        for (int i = 0; i < n; i++) Array.Fill(mask, true, i * max, contexts[i]);
         // The flat mask is disposed here; its [n, 1, 1, max] view keeps the storage (no temporary left to the finalizer).
         using var flatMask = tensor(mask, device: device);
-        return new DecodeGroup(
-            tensor(decodes.Select(d => (long)d.Row).ToArray(), device: device),
-            tensor(slots, device: device),
-            flatMask.view(n, 1, 1, max),
-            n, max,
-            decodes.Select(d => d.Row).ToArray(), slots, decodes.Select(d => d.Seq.ContextLength).ToArray());
+        return new DecodeGroup(rowTensor, tensor(slots, device: device), flatMask.view(n, 1, 1, max), n, max, rows, slots, contexts);
     }
 
     public void Dispose()

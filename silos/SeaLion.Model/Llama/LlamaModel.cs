@@ -19,11 +19,11 @@ public sealed record ModelOptions
     /// <summary>CPU threads in all (0 = all cores). Each rank gets Threads / TensorParallel intra-op threads.</summary>
     public int Threads { get; init; }
     /// <summary>
-    /// fp32 on the CPU: run the projections and the LM head through SeaLion's packed GEMM (<see cref="PackedGemm"/>,
-    /// AVX-512) instead of libtorch's matmul, and decode attention through <see cref="PagedDecodeAttention"/>
-    /// instead of a gathered SDPA. On by default; off is for A/B measurements.
+    /// fp32 on the CPU: SeaLion's own kernels, the projections and the LM head through the packed GEMM
+    /// (<see cref="PackedGemm"/>, AVX-512) instead of libtorch's matmul, and decode attention through
+    /// <see cref="PagedDecodeAttention"/> instead of a gathered SDPA. On by default; off is for A/B measurements.
     /// </summary>
-    public bool PackedCpuGemm { get; init; } = true;
+    public bool CpuKernels { get; init; } = true;
 }
 
 /// <summary>
@@ -38,14 +38,16 @@ public sealed class LlamaModel : IDisposable
     readonly SpinBarrier _barrier;
     readonly AllReduce _reduce;
     readonly RankThreads _threads;
+    readonly bool _pagedDecode;
 
     public LlamaConfig Config { get; }
     public ScalarType DType { get; }
     public int TensorParallel => _shards.Length;
     public Device Device => _shards[0].Device;
 
-    LlamaModel(LlamaConfig config, LlamaShard[] shards, ScalarType dtype)
+    LlamaModel(LlamaConfig config, LlamaShard[] shards, ScalarType dtype, bool cpuKernels)
     {
+        _pagedDecode = cpuKernels && PagedDecodeAttention.Supports(dtype, shards[0].Device.type, config.HeadDim);
         Config = config;
         DType = dtype;
         _shards = shards;
@@ -59,14 +61,14 @@ public sealed class LlamaModel : IDisposable
     {
         var config = LlamaConfig.FromDirectory(dir);
         var (o, devices) = Prepare(config, options);
-        return new LlamaModel(config, CheckpointLoader.Load(config, dir, o.DType, devices, o.PackedCpuGemm), o.DType);
+        return new LlamaModel(config, CheckpointLoader.Load(config, dir, o.DType, devices, o.CpuKernels), o.DType, o.CpuKernels);
     }
 
     /// <summary>A model with seeded random weights made on the device (benchmarks of shapes whose weights are not at hand).</summary>
     public static LlamaModel CreateRandom(LlamaConfig config, ulong seed, ModelOptions? options = null)
     {
         var (o, devices) = Prepare(config, options);
-        return new LlamaModel(config, CheckpointLoader.Random(config, seed, o.DType, devices, o.PackedCpuGemm), o.DType);
+        return new LlamaModel(config, CheckpointLoader.Random(config, seed, o.DType, devices, o.CpuKernels), o.DType, o.CpuKernels);
     }
 
     static (ModelOptions, Device[]) Prepare(LlamaConfig config, ModelOptions? options)
@@ -137,9 +139,9 @@ public sealed class LlamaModel : IDisposable
         var logits = new Tensor[_shards.Length];
         try
         {
-            inputs[0] = BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[0].Device);
+            inputs[0] = BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[0].Device, _pagedDecode);
             for (int r = 1; r < _shards.Length; r++)
-                inputs[r] = _shards[r].Device == _shards[0].Device ? inputs[0] : BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[r].Device);
+                inputs[r] = _shards[r].Device == _shards[0].Device ? inputs[0] : BatchTensors.Build(batch, Config, cache, _rope, DType, _shards[r].Device, _pagedDecode);
             _threads.Run(rank => logits[rank] = _shards[rank].Forward(inputs[rank], cache.K[rank], cache.V[rank], _reduce));
             if (_shards.Length == 1) return logits[0];
             var device = _shards[0].Device;

@@ -35,9 +35,7 @@ internal sealed class LlamaShard : IDisposable
     public required bool OwnsEmbedding { get; init; }
     public required LayerWeights[] Layers { get; init; }
     public required Tensor FinalNorm { get; init; }     // [H]
-    public required ProjectionWeight LmHead { get; init; }
-    /// <summary>CPU fp32: decode attention by <see cref="PagedDecodeAttention"/> (with the packed GEMM option).</summary>
-    public bool PagedKernels { get; init; } = true;        // [H, V_r]
+    public required ProjectionWeight LmHead { get; init; }        // [H, V_r]
 
     /// <summary>Runs every layer over the batch, writing this rank's K/V heads into the cache. Returns float32 logits [rows, V_r].</summary>
     public Tensor Forward(BatchTensors b, Tensor[] cacheK, Tensor[] cacheV, AllReduce reduce)
@@ -124,13 +122,14 @@ internal sealed class LlamaShard : IDisposable
     }
 
     /// <summary>
-    /// Every decode sequence in one SDPA call: contexts gathered into a padded [n, kvHeads, maxCtx, D] grid, the
-    /// padding masked; each KV head's query group attends as rows, as in the single-sequence decode path.
+    /// Every decode sequence at once: by <see cref="PagedDecodeAttention"/> over the cache in place when the model
+    /// chose it (the group then carries no slot tensors), else in one SDPA call with the contexts gathered into a
+    /// padded [n, kvHeads, maxCtx, D] grid, the padding masked; each KV head's query group attends as rows, as in
+    /// the single-sequence decode path.
     /// </summary>
     Tensor DecodeAttention(Tensor q, Tensor cacheK, Tensor cacheV, DecodeGroup d, int group)
     {
-        if (PagedKernels && PagedDecodeAttention.Supports(q, cacheK, HeadDim))
-            return PagedDecodeAttention.Run(q, cacheK, cacheV, d, QHeads, KvHeads, HeadDim);
+        if (d.Slots is null || d.Mask is null) return PagedDecodeAttention.Run(q, cacheK, cacheV, d, QHeads, KvHeads, HeadDim);
         var k = cacheK.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);   // [n, kvHeads, maxCtx, D]
         var v = cacheV.index_select(1, d.Slots).view(KvHeads, d.Count, d.MaxContext, HeadDim).transpose(0, 1);
         var qg = q.index_select(0, d.Rows).view(d.Count, KvHeads, group, HeadDim);                               // [n, kvHeads, group, D]

@@ -16,22 +16,27 @@ internal static unsafe class PagedDecodeAttention
 {
     static readonly int W = Vector256<float>.Count;
 
-    public static bool Supports(Tensor q, Tensor cacheK, int headDim) =>
-        Vector256.IsHardwareAccelerated && headDim % W == 0
-        && q.dtype == ScalarType.Float32 && q.device_type == TorchSharp.DeviceType.CPU && q.stride(2) == 1
-        && cacheK.dtype == ScalarType.Float32 && cacheK.device_type == TorchSharp.DeviceType.CPU && cacheK.is_contiguous();
+    /// <summary>Whether the kernel serves a model of this dtype on this device kind and head size.</summary>
+    public static bool Supports(ScalarType dtype, TorchSharp.DeviceType device, int headDim) =>
+        Vector256.IsHardwareAccelerated && headDim % W == 0 && dtype == ScalarType.Float32 && device == TorchSharp.DeviceType.CPU;
+
+    [ThreadStatic] static float[]? _scores;   // per rank thread, kept at the largest size needed so far (no allocation per layer)
 
     /// <summary>q: [T, qHeads, D] (rows and heads may be strided); caches [kvHeads, slots, D]. Returns [n, qHeads * D] in decode order.</summary>
     public static Tensor Run(Tensor q, Tensor cacheK, Tensor cacheV, DecodeGroup d, int qHeads, int kvHeads, int headDim)
     {
         int group = qHeads / kvHeads, dim = headDim;
+        if (q.stride(2) != 1 || !cacheK.is_contiguous() || !cacheV.is_contiguous())
+            throw new ArgumentException("paged decode attention needs unit-stride query heads and contiguous caches");
         long rowStride = q.stride(0), headStride = q.stride(1), slots = cacheK.shape[1];
         float* qBase = TensorMemory.Floats(q, contiguous: false);
         float* kBase = TensorMemory.Floats(cacheK), vBase = TensorMemory.Floats(cacheV);
         float scale = 1f / MathF.Sqrt(dim);
         var output = empty(d.Count, qHeads * dim, ScalarType.Float32);
         float* outBase = TensorMemory.Floats(output);
-        var scores = new float[group * d.MaxContext];   // [group][ctx]
+        int need = group * d.MaxContext;   // [group][ctx]
+        if (_scores is null || _scores.Length < need) _scores = new float[need];
+        var scores = _scores;
         fixed (float* s = scores)
         fixed (long* grid = d.SlotGrid)
         {

@@ -139,7 +139,7 @@ internal static class CheckpointLoader
             {
                 Rank = r, Device = devices[r], QHeads = plan.QHeads, KvHeads = plan.KvHeads, Ffn = plan.Ffn, HeadDim = c.HeadDim,
                 Eps = (float)c.RmsNormEps, Embedding = emb!, OwnsEmbedding = owns, Layers = layers[r],
-                FinalNorm = finalNorm.to(devices[r], copy: true), LmHead = lmHead[r], PagedKernels = pack,
+                FinalNorm = finalNorm.to(devices[r], copy: true), LmHead = lmHead[r],
             };
         }
         if (!embeddings.Values.Contains(embedding)) embedding.Dispose();
