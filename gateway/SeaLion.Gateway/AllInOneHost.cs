@@ -49,7 +49,7 @@ public static class AllInOneHost
                 .AddMemoryGrainStorage(SessionGrain.Storage)
                 .AddSeaLionSilo(_ => host));
             builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(60));   // 30 s drain, then Orleans
-            return builder.Build().MapSeaLionGateway(endpoints);
+            return builder.Build().MapSeaLionGateway();
         }
         catch
         {

@@ -47,13 +47,14 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     /// <summary>A seed for every sampled request, so that a resumed stream draws what the lost one would have.</summary>
     static SamplingSpec Seeded(SamplingSpec s) => s.Seed is null && s.Temperature > 0 ? s with { Seed = Random.Shared.NextInt64() } : s;
 
-    /// <summary>What a resumable stream has delivered so far: the tokens and their text.</summary>
-    sealed class Delivered
+    /// <summary>What a resumable stream has delivered so far: the tokens, and their text where resuming needs it (chat).</summary>
+    sealed class Delivered(bool keepText)
     {
-        public readonly List<int> Tokens = [];
-        public readonly StringBuilder Text = new();
-        public int[]? ResumeTokens => Tokens.Count > 0 ? Tokens.ToArray() : null;
-        public string? ResumeText => Tokens.Count > 0 ? Text.ToString() : null;
+        readonly List<int> _tokens = [];
+        readonly StringBuilder? _text = keepText ? new() : null;
+        public void Add(GenerateChunk c) { _tokens.AddRange(c.TokenIds); _text?.Append(c.Text); }
+        public int[]? ResumeTokens => _tokens.Count > 0 ? _tokens.ToArray() : null;
+        public string? ResumeText => _tokens.Count > 0 ? _text?.ToString() : null;
     }
 
     /// <summary>
@@ -61,10 +62,10 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     /// failed twice in a row, if any), relay it, and on a retryable failure open the next after a short backoff,
     /// until <see cref="FailoverBudget"/> has passed since the request began.
     /// </summary>
-    static async IAsyncEnumerable<GenerateChunk> Resumable(string kind, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
+    static async IAsyncEnumerable<GenerateChunk> Resumable(string kind, bool keepText, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        var delivered = new Delivered();
+        var delivered = new Delivered(keepText);
         string? avoid = null, lastFailed = null;
         long started = Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
@@ -78,8 +79,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                 {
                     try { if (!await e.MoveNextAsync()) break; }
                     catch (Exception ex) when (Retryable(ex, ct) && Stopwatch.GetElapsedTime(started) < FailoverBudget) { failure = ex; break; }
-                    delivered.Tokens.AddRange(e.Current.TokenIds);
-                    delivered.Text.Append(e.Current.Text);
+                    delivered.Add(e.Current);
                     yield return e.Current;
                 }
             }
@@ -102,7 +102,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     public IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, CancellationToken ct)
     {
         sampling = Seeded(sampling);
-        return Resumable("generate", async (delivered, avoid) =>
+        return Resumable("generate", keepText: false, async (delivered, avoid) =>
         {
             string engineId = await router.PickAsync(promptIds, ct, avoid) ?? throw new NoEngineException();
             var request = new EngineGenerateRequest(requestId, promptIds, sampling, delivered.ResumeTokens);
@@ -117,7 +117,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     public IAsyncEnumerable<GenerateChunk> Chat(string sessionKey, ChatMessageSpec[] messages, SamplingSpec sampling, string requestId, CancellationToken ct)
     {
         sampling = Seeded(sampling);
-        return Resumable("chat", (delivered, _) => Task.FromResult<(string, IAsyncEnumerable<GenerateChunk>, IDisposable?)>((sessionKey,
+        return Resumable("chat", keepText: true, (delivered, _) => Task.FromResult<(string, IAsyncEnumerable<GenerateChunk>, IDisposable?)>((sessionKey,
             grains.GetGrain<ISessionGrain>(sessionKey).Chat(new ChatTurnRequest(requestId, messages, sampling, delivered.ResumeTokens, delivered.ResumeText)), null)), ct);
     }
 

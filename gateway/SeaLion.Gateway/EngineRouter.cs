@@ -28,6 +28,14 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
     public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null)
     {
         await monitor.EnsureViewAsync(ct);
+        var (best, ties) = Pick(avoid);
+        GatewayMetrics.Routed("least_loaded", best is null ? "no_engine" : ties > 1 ? "tie_random" : "least_loaded");
+        return best;
+    }
+
+    /// <summary>The least-loaded engine of the current view (ties at random), and how many tied; records nothing.</summary>
+    internal (string? Best, int Ties) Pick(string? avoid)
+    {
         string? best = null;
         double bestCost = double.PositiveInfinity;
         int ties = 0;
@@ -42,8 +50,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
                 else if (Math.Abs(cost - bestCost) <= 1e-12 && Random.Shared.Next(++ties) == 0) best = e.EngineId;
             }
         }
-        GatewayMetrics.Routed("least_loaded", best is null ? "no_engine" : ties > 1 ? "tie_random" : "least_loaded");
-        return best;
+        return (best, ties);
     }
 
     public IDisposable Open(string engineId)
@@ -97,8 +104,8 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             log.LogDebug(e, "the KV index did not answer; routing by load");
-            GatewayMetrics.Routed("precise_kv", "index_unavailable");
-            return await _fallback.PickAsync(promptTokenIds, ct, avoid);
+            GatewayMetrics.Routed("precise_kv", "index_unavailable");   // one decision, counted once
+            return _fallback.Pick(avoid).Best;
         }
     }
 

@@ -52,7 +52,7 @@ public static class GatewayHosting
         return builder;
     }
 
-    public static WebApplication MapSeaLionGateway(this WebApplication app, GatewayEndpoints endpoints)
+    public static WebApplication MapSeaLionGateway(this WebApplication app)
     {
         app.Use(GatewayMetrics.RestMiddleware);
         app.MapGrpcService<InferenceService>();
@@ -95,6 +95,6 @@ public static class GatewayHost
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
             c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
         });
-        return builder.Build().MapSeaLionGateway(endpoints);
+        return builder.Build().MapSeaLionGateway();
     }
 }

@@ -52,14 +52,18 @@ public static class GatewayMetrics
         try
         {
             await next(ctx);
-            Done("rest", ctx.Request.Path.Value ?? "", ctx.Response.StatusCode.ToString(), start);
+            Done("rest", Route(ctx), ctx.Response.StatusCode.ToString(), start);
         }
         catch
         {
-            Done("rest", ctx.Request.Path.Value ?? "", "500", start);
+            Done("rest", Route(ctx), "500", start);
             throw;
         }
     }
+
+    /// <summary>The matched route's pattern (/v1/models/{id}), never the raw path: a label per path would let any client grow the series without bound.</summary>
+    static string Route(HttpContext ctx) =>
+        ctx.GetEndpoint() is Microsoft.AspNetCore.Routing.RouteEndpoint e ? e.RoutePattern.RawText ?? "unmatched" : "unmatched";
 }
 
 /// <summary>gRPC: every sealion.v1 call, outermost, by status.</summary>

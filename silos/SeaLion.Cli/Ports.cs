@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace SeaLion.Cli;
 
-/// <summary>Free loopback ports for the benchmarks' in-process hosts.</summary>
+/// <summary>Free loopback ports for the benchmarks' in-process hosts (and, linked or through InternalsVisibleTo, for the tests').</summary>
 internal static class Ports
 {
     public static int Free()

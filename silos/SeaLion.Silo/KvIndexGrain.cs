@@ -80,14 +80,11 @@ public sealed class KvEventPublisher(EngineHost host, IGrainFactory grains, ILoc
     : BackgroundService
 {
     static readonly TimeSpan Period = TimeSpan.FromMilliseconds(50), Heartbeat = TimeSpan.FromSeconds(1);
-    readonly System.Collections.Concurrent.ConcurrentQueue<KvBlockEvent> _queue = new();
+    readonly System.Collections.Concurrent.ConcurrentQueue<IReadOnlyList<KvEvent>> _queue = new();   // one list per engine step
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        host.Engine.KvEvents += events =>   // on the engine thread: only enqueue
-        {
-            foreach (var e in events) _queue.Enqueue(new KvBlockEvent(e.Hash.Hi, e.Hash.Lo, e is BlockStored));
-        };
+        host.Engine.KvEvents += _queue.Enqueue;   // on the engine thread: the step's list, converted here below
         var started = new TaskCompletionSource();
         using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
         using (stoppingToken.Register(() => started.TrySetCanceled()))
@@ -102,7 +99,8 @@ public sealed class KvEventPublisher(EngineHost host, IGrainFactory grains, ILoc
         {
             try { await Task.Delay(Period, stoppingToken); } catch (OperationCanceledException) { break; }
             batch.Clear();
-            while (batch.Count < 65536 && _queue.TryDequeue(out var e)) batch.Add(e);
+            while (batch.Count < 65536 && _queue.TryDequeue(out var step))
+                foreach (var e in step) batch.Add(new KvBlockEvent(e.Hash.Hi, e.Hash.Lo, e is BlockStored));
             // An idle engine sends an empty batch once a second: enough for the index to know it is alive
             // (KvIndexGrain.StaleAfter), without a grain call per engine every 50 ms.
             if (batch.Count == 0 && Stopwatch.GetElapsedTime(lastSent) < Heartbeat) continue;

@@ -26,11 +26,11 @@ public static class SiloHosting
     public static ISiloBuilder AddSeaLionSilo(this ISiloBuilder silo, Func<IServiceProvider, EngineHost> engine, TimeSpan? drainTimeout = null)
     {
         silo.Services.AddSingleton(new DrainOptions(drainTimeout ?? TimeSpan.FromSeconds(30)));
+        // Both hosted services take the engine host, so the model loads and the engine starts with the host (the
+        // host builds every hosted service before starting any), not inside the first grain activation that needs it.
         silo.Services.AddHostedService<DrainOnStop>();
         silo.Services.AddHostedService<KvEventPublisher>();
         silo.Services.AddSingleton(engine);
-        // Load the model and start the engine with the host, not inside the first grain activation that needs it.
-        silo.Services.AddHostedService(sp => new EngineStarter(sp.GetRequiredService<EngineHost>()));
         silo.Services.AddSingleton<SiloState>();
         silo.Services.AddClusterLoadMonitor();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
@@ -125,13 +125,6 @@ sealed class DrainOnStop : IHostedService
 
     public Task StartAsync(CancellationToken ct) => Task.CompletedTask;
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
-}
-
-sealed class EngineStarter(EngineHost host) : IHostedService
-{
-    public Task StartAsync(CancellationToken ct) => Task.CompletedTask;   // constructing it was the work
-    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
-    public override string ToString() => $"engine of {host.ModelName}";
 }
 
 /// <summary>Where a multi-process cluster keeps its membership and sessions: a Redis server, and the cluster's names in it.</summary>

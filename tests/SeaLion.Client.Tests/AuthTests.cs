@@ -1,3 +1,4 @@
+using SeaLion.Cli;
 using Microsoft.AspNetCore.Builder;
 using SeaLion.Gateway;
 using SeaLion.Gateway.Auth;
@@ -20,11 +21,11 @@ public sealed class AuthClusterFixture : IAsyncLifetime
         var globex = ApiKeyEntry.Create("globex", "user", TenantLimits.None);
         var limited = ApiKeyEntry.Create("tiny", "user", new TenantLimits { RequestsPerMinute = 2 });
         (AcmeKey, GlobexKey, LimitedKey) = (acme.Key, globex.Key, limited.Key);
-        int grpc = ClusterFixture.FreePort();
+        int grpc = Ports.Free();
         App = AllInOneHost.Build(new AllInOneOptions
         {
-            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = ClusterFixture.FreePort(), SiloPort = ClusterFixture.FreePort(),
-            OrleansGatewayPort = ClusterFixture.FreePort(), Simulated = true, SimulatedTimeScale = 0.05,
+            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = Ports.Free(), SiloPort = Ports.Free(),
+            OrleansGatewayPort = Ports.Free(), Simulated = true, SimulatedTimeScale = 0.05,
             Auth = new AuthOptions { Keys = new FileApiKeyStore([acme.Entry, globex.Entry, limited.Entry]) },
         });
         await App.StartAsync();

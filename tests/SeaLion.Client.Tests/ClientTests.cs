@@ -1,3 +1,4 @@
+using SeaLion.Cli;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -258,7 +259,7 @@ public sealed class ClientTests(ClusterFixture cluster) : IDisposable
     [Fact]
     public async Task Nothing_listening_gives_Unavailable_after_MaxRetries_with_backoff()
     {
-        var dead = new Uri($"http://127.0.0.1:{ClusterFixture.FreePort()}");
+        var dead = new Uri($"http://127.0.0.1:{Ports.Free()}");
         using var down = new SeaLionClient(new SeaLionClientOptions { Address = dead, MaxRetries = 3 });
         var sw = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<SeaLionException>(() => down.GenerateTextAsync(Prompt));

@@ -1,6 +1,5 @@
+using SeaLion.Cli;
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using SeaLion.Gateway;
@@ -27,15 +26,6 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>How many calls reached the server with this tenant header.</summary>
     public int CallsFor(string tenant) => _callsByTenant.GetValueOrDefault(tenant);
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
     public SeaLionClient NewClient(Action<SeaLionClientOptions>? configure = null)
     {
         var o = new SeaLionClientOptions { Address = Address };
@@ -45,10 +35,10 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        int grpc = FreePort();
+        int grpc = Ports.Free();
         App = AllInOneHost.Build(new AllInOneOptions
         {
-            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = FreePort(), SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = Ports.Free(), SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
             Simulated = true, SimulatedTimeScale = 0.05,
         });
         App.Use(async (ctx, next) =>

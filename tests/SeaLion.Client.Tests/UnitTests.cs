@@ -1,3 +1,4 @@
+using SeaLion.Cli;
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -192,7 +193,7 @@ public sealed class UnitTests
     [Fact]
     public async Task A_dead_address_is_tried_MaxRetries_plus_one_times()
     {
-        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{ClusterFixture.FreePort()}");
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{Ports.Free()}");
         var counter = new CountingInterceptor();
         using var client = new SeaLionClient(channel.Intercept(counter), new SeaLionClientOptions { MaxRetries = 2 });
         var sw = Stopwatch.StartNew();

@@ -1,3 +1,4 @@
+using SeaLion.Cli;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;

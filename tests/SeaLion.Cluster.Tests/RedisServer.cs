@@ -1,3 +1,4 @@
+using SeaLion.Cli;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -56,17 +57,5 @@ public sealed class RedisServer : IDisposable
         try { if (!_process.HasExited) { _process.Kill(); _process.WaitForExit(5000); } }
         catch (InvalidOperationException) { }
         _process.Dispose();
-    }
-}
-
-static class Ports
-{
-    public static int Free()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }

@@ -90,6 +90,18 @@ public sealed class GatewayTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Rest_request_metrics_are_labelled_by_route_never_by_raw_path()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("/v1/models/no-such-model-7f3a")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("/v1/no-such-route-7f3a")).StatusCode);
+        string text = await http.GetStringAsync("/metrics");
+        Assert.Contains("method=\"/v1/models/{id}\"", text);
+        Assert.Contains("method=\"unmatched\"", text);
+        Assert.DoesNotContain("7f3a", text);
+    }
+
+    [Fact]
     public async Task Server_reflection_lists_the_inference_and_health_services()
     {
         var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(server.Channel);

@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using SeaLion.Cli;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using SeaLion.Contracts.V1;
@@ -14,26 +13,17 @@ public abstract class HostFixture : IAsyncLifetime
     public Inference.InferenceClient Client { get; private set; } = null!;
     public GrpcChannel Channel { get; private set; } = null!;
     public string ModelDir { get; } = TestModels.Get();
-    public int HttpPort { get; } = FreePort();
+    public int HttpPort { get; } = Ports.Free();
 
     /// <summary>What differs between hosts: the engine behind the grain.</summary>
     protected abstract AllInOneOptions Configure(AllInOneOptions ports);
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
     public async Task InitializeAsync()
     {
-        int grpc = FreePort();
+        int grpc = Ports.Free();
         App = AllInOneHost.Build(Configure(new AllInOneOptions
         {
-            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = FreePort(), OrleansGatewayPort = FreePort(),
+            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
         }));
         await App.StartAsync();
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");

@@ -254,12 +254,12 @@ public static class OpenAiEndpoints
         if (prompts.Count * n > MaxChoices * 4) throw OpenAiException.Invalid($"{prompts.Count} prompts x n = {n} is {prompts.Count * n} choices; the limit is {MaxChoices * 4}", "n");
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         var streams = new List<IAsyncEnumerable<GenerateChunk>>();
+        int max = (int)(maxTokens ?? 16);   // OpenAI's default for completions
+        var spec = r.Sampling(max, logprobs);
         for (int p = 0; p < prompts.Count; p++)
         {
             int[] ids = prompts[p];
-            int max = (int)(maxTokens ?? 16);   // OpenAI's default for completions
             if (c.CheckFits(ids.Length, max, prompts.Count == 1 ? "prompt" : $"prompt[{p}]") is { } tooLong) throw OpenAiException.Invalid(tooLong, "max_tokens");
-            var spec = r.Sampling(max, logprobs);
             for (int i = 0; i < n; i++)
                 streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, $"{id}-{p * n + i}", ctx.RequestAborted));
         }
@@ -344,7 +344,7 @@ public static class OpenAiEndpoints
         await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
     }
 
-    static async Task StreamOut(HttpContext ctx, IAsyncEnumerable<Piece> pieces, int choices, IRenderer renderer, bool includeUsage)
+    static async Task StreamOut(HttpContext ctx, IAsyncEnumerable<Piece> pieces, int choices, Renderer renderer, bool includeUsage)
     {
         await using var e = pieces.GetAsyncEnumerator(ctx.RequestAborted);
         // The first piece before any byte goes out: a request the engine refuses still gets its proper status.
@@ -383,45 +383,31 @@ public static class OpenAiEndpoints
 
     internal static string? Finish(string? reason) => reason switch { null => null, "length" => "length", _ => "stop" };
 
+    static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     /// <summary>A token as OpenAI shows it: its text when its bytes are whole UTF-8, else "bytes:\xNN...".</summary>
     internal static (string Text, int[] Bytes) TokenText(ClusterCalls c, int id)
     {
         byte[] b = c.Model.Tokenizer.TokenBytes(id);
-        try { return (new UTF8Encoding(false, true).GetString(b), b.Select(x => (int)x).ToArray()); }
-        catch (DecoderFallbackException) { return ("bytes:" + string.Concat(b.Select(x => $"\\x{x:x2}")), b.Select(x => (int)x).ToArray()); }
+        int[] bytes = Array.ConvertAll(b, x => (int)x);
+        try { return (StrictUtf8.GetString(b), bytes); }
+        catch (DecoderFallbackException) { return ("bytes:" + string.Concat(b.Select(x => $"\\x{x:x2}")), bytes); }
     }
 
-    internal interface IRenderer
+    /// <summary>
+    /// One response's chunks and whole body: the envelope (one `created` per response, as OpenAI's), the usage chunk
+    /// and the usage count are shared; a kind renders its choices.
+    /// </summary>
+    internal abstract class Renderer(ClusterCalls c, string id, string chunkObject, string wholeObject)
     {
-        IEnumerable<object> Start(int choices);
-        IEnumerable<object> Chunk(Piece p);
-        object UsageChunk(object usage);
-        object Whole(List<Piece>[] choices);
-    }
+        protected readonly ClusterCalls C = c;
+        readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    sealed class ChatRenderer(ClusterCalls c, string id, bool logprobs) : IRenderer
-    {
-        object Envelope(object[] choices, object? usage = null) => new { id, @object = "chat.completion.chunk", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name, choices, usage };
+        protected object Envelope(object[] choices, object? usage = null) => new { id, @object = chunkObject, created = _created, model = C.Model.Name, choices, usage };
 
-        object? Logprobs(IEnumerable<TokenLogprobSpec>? lps) => !logprobs || lps is null ? null : new
-        {
-            content = lps.Select(l =>
-            {
-                var (t, b) = TokenText(c, l.TokenId);
-                return new { token = t, logprob = l.Logprob, bytes = b, top_logprobs = l.Top.Select(x => { var (tt, bb) = TokenText(c, x.TokenId); return new { token = tt, logprob = x.Logprob, bytes = bb }; }).ToArray() };
-            }).ToArray(),
-        };
-
-        public IEnumerable<object> Start(int choices) =>
-            [Envelope(Enumerable.Range(0, choices).Select(i => (object)new { index = i, delta = new { role = "assistant", content = "" }, logprobs = (object?)null, finish_reason = (string?)null }).ToArray())];
-
-        public IEnumerable<object> Chunk(Piece p)
-        {
-            if (p.Chunk.Text.Length > 0 || p.Chunk.TokenIds.Length > 0)
-                yield return Envelope([new { index = p.Index, delta = new { content = p.Chunk.Text }, logprobs = Logprobs(p.Chunk.Logprobs), finish_reason = (string?)null }]);
-            if (Finish(p.Chunk.FinishReason) is { } f)
-                yield return Envelope([new { index = p.Index, delta = new { }, logprobs = (object?)null, finish_reason = f }]);
-        }
+        public abstract IEnumerable<object> Start(int choices);
+        public abstract IEnumerable<object> Chunk(Piece p);
+        protected abstract object WholeChoice(List<Piece> pieces, int index);
 
         public object UsageChunk(object usage) => Envelope([], usage);
 
@@ -429,26 +415,44 @@ public static class OpenAiEndpoints
         {
             var usage = new UsageCounter();
             foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
-            return new
-            {
-                id, @object = "chat.completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name,
-                choices = choices.Select((ps, i) => new
-                {
-                    index = i,
-                    message = new { role = "assistant", content = string.Concat(ps.Select(p => p.Chunk.Text)) },
-                    logprobs = Logprobs(ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
-                    finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
-                }).ToArray(),
-                usage = usage.ToObject(),
-            };
+            return new { id, @object = wholeObject, created = _created, model = C.Model.Name, choices = choices.Select((ps, i) => WholeChoice(ps, i)).ToArray(), usage = usage.ToObject() };
         }
     }
 
-    sealed class CompletionRenderer(ClusterCalls c, string id, bool logprobs) : IRenderer
+    sealed class ChatRenderer(ClusterCalls c, string id, bool logprobs) : Renderer(c, id, "chat.completion.chunk", "chat.completion")
+    {
+        object? Logprobs(IEnumerable<TokenLogprobSpec>? lps) => !logprobs || lps is null ? null : new
+        {
+            content = lps.Select(l =>
+            {
+                var (t, b) = TokenText(C, l.TokenId);
+                return new { token = t, logprob = l.Logprob, bytes = b, top_logprobs = l.Top.Select(x => { var (tt, bb) = TokenText(C, x.TokenId); return new { token = tt, logprob = x.Logprob, bytes = bb }; }).ToArray() };
+            }).ToArray(),
+        };
+
+        public override IEnumerable<object> Start(int choices) =>
+            [Envelope(Enumerable.Range(0, choices).Select(i => (object)new { index = i, delta = new { role = "assistant", content = "" }, logprobs = (object?)null, finish_reason = (string?)null }).ToArray())];
+
+        public override IEnumerable<object> Chunk(Piece p)
+        {
+            if (p.Chunk.Text.Length > 0 || p.Chunk.TokenIds.Length > 0)
+                yield return Envelope([new { index = p.Index, delta = new { content = p.Chunk.Text }, logprobs = Logprobs(p.Chunk.Logprobs), finish_reason = (string?)null }]);
+            if (Finish(p.Chunk.FinishReason) is { } f)
+                yield return Envelope([new { index = p.Index, delta = new { }, logprobs = (object?)null, finish_reason = f }]);
+        }
+
+        protected override object WholeChoice(List<Piece> ps, int i) => new
+        {
+            index = i,
+            message = new { role = "assistant", content = string.Concat(ps.Select(p => p.Chunk.Text)) },
+            logprobs = Logprobs(ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
+            finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
+        };
+    }
+
+    sealed class CompletionRenderer(ClusterCalls c, string id, bool logprobs) : Renderer(c, id, "text_completion", "text_completion")
     {
         readonly Dictionary<int, int> _offsets = [];
-
-        object Envelope(object[] choices, object? usage = null) => new { id, @object = "text_completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name, choices, usage };
 
         object? Logprobs(int index, IEnumerable<TokenLogprobSpec>? lps)
         {
@@ -459,7 +463,7 @@ public static class OpenAiEndpoints
             var offsets = new List<int>();
             foreach (var l in list)
             {
-                string t = TokenText(c, l.TokenId).Text;
+                string t = TokenText(C, l.TokenId).Text;
                 tokens.Add(t);
                 offsets.Add(offset);
                 offset += t.Length;
@@ -468,35 +472,23 @@ public static class OpenAiEndpoints
             return new
             {
                 tokens, token_logprobs = list.Select(l => l.Logprob).ToArray(),
-                top_logprobs = list.Select(l => l.Top.GroupBy(x => TokenText(c, x.TokenId).Text).ToDictionary(g => g.Key, g => g.First().Logprob)).ToArray(),
+                top_logprobs = list.Select(l => l.Top.GroupBy(x => TokenText(C, x.TokenId).Text).ToDictionary(g => g.Key, g => g.First().Logprob)).ToArray(),
                 text_offset = offsets,
             };
         }
 
-        public IEnumerable<object> Start(int choices) => [];
+        public override IEnumerable<object> Start(int choices) => [];
 
-        public IEnumerable<object> Chunk(Piece p)
+        public override IEnumerable<object> Chunk(Piece p)
         {
             yield return Envelope([new { index = p.Index, text = p.Chunk.Text, logprobs = Logprobs(p.Index, p.Chunk.Logprobs), finish_reason = Finish(p.Chunk.FinishReason) }]);
         }
 
-        public object UsageChunk(object usage) => Envelope([], usage);
-
-        public object Whole(List<Piece>[] choices)
+        protected override object WholeChoice(List<Piece> ps, int i) => new
         {
-            var usage = new UsageCounter();
-            foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
-            return new
-            {
-                id, @object = "text_completion", created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), model = c.Model.Name,
-                choices = choices.Select((ps, i) => new
-                {
-                    index = i, text = string.Concat(ps.Select(p => p.Chunk.Text)),
-                    logprobs = Logprobs(i, ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
-                    finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
-                }).ToArray(),
-                usage = usage.ToObject(),
-            };
-        }
+            index = i, text = string.Concat(ps.Select(p => p.Chunk.Text)),
+            logprobs = Logprobs(i, ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
+            finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
+        };
     }
 }
