@@ -307,10 +307,17 @@ public sealed class SeaLionClient : IDisposable
         return TimeSpan.FromMilliseconds(d / 2 + Random.Shared.NextDouble() * d / 2);
     }
 
-    static Exception Map(RpcException e, bool afterFirstToken, int attempts, CancellationToken ct) =>
+    /// <summary>
+    /// The caller's view of a failed attempt. A transient failure that arrives once the deadline has passed is
+    /// reported as DEADLINE_EXCEEDED: the server and the transport race the deadline (the stream is reset, or the
+    /// server sees the call cancelled first), and the deadline is what ended the call.
+    /// </summary>
+    internal static Exception Map(RpcException e, bool afterFirstToken, int attempts, DateTime? deadline, CancellationToken ct) =>
         e.StatusCode == StatusCode.Cancelled && ct.IsCancellationRequested
             ? new OperationCanceledException("the call was cancelled", e, ct)
-            : SeaLionException.From(e, afterFirstToken, attempts);
+            : deadline is { } d && DateTime.UtcNow >= d && (IsTransient(e) || e.StatusCode == StatusCode.Cancelled)
+                ? new SeaLionException(SeaLionStatusCode.DeadlineExceeded, "the call's deadline passed", afterFirstToken, attempts, e)
+                : SeaLionException.From(e, afterFirstToken, attempts);
 
     /// <summary>An OperationCanceledException from a channel made with ThrowOperationCanceledOnCancellation, when the
     /// caller did not cancel: the deadline passed (or the channel gave up), reported as a status like any other failure.</summary>
@@ -332,7 +339,7 @@ public sealed class SeaLionClient : IDisposable
             }
             catch (RpcException e)
             {
-                if (!ShouldRetry(e, attempt, deadline, ct, out var delay)) throw Map(e, false, attempt, ct);
+                if (!ShouldRetry(e, attempt, deadline, ct, out var delay)) throw Map(e, false, attempt, deadline, ct);
                 await Task.Delay(delay, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
@@ -387,7 +394,7 @@ public sealed class SeaLionClient : IDisposable
         catch (RpcException e)
         {
             if (!afterFirst && ShouldRetry(e, attempt, deadline, ct, out var delay)) return (Step.Retry, delay);
-            throw Map(e, afterFirst, attempt, ct);
+            throw Map(e, afterFirst, attempt, deadline, ct);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {

@@ -244,6 +244,19 @@ public sealed class UnitTests
     }
 
     [Fact]
+    public void A_transient_failure_after_the_deadline_is_reported_as_DeadlineExceeded()
+    {
+        // Seen once in CI: the deadline's reset reached the client as UNAVAILABLE, 331 ms into a 300 ms deadline.
+        var past = DateTime.UtcNow.AddMilliseconds(-1);
+        var future = DateTime.UtcNow.AddMinutes(1);
+        Assert.Equal(SeaLionStatusCode.DeadlineExceeded, Assert.IsType<SeaLionException>(SeaLionClient.Map(Unavailable, false, 1, past, default)).StatusCode);
+        Assert.Equal(SeaLionStatusCode.Unavailable, Assert.IsType<SeaLionException>(SeaLionClient.Map(Unavailable, false, 1, future, default)).StatusCode);
+        Assert.Equal(SeaLionStatusCode.Unavailable, Assert.IsType<SeaLionException>(SeaLionClient.Map(Unavailable, false, 1, null, default)).StatusCode);
+        var invalid = new RpcException(new Status(StatusCode.InvalidArgument, "max_tokens"));
+        Assert.Equal(SeaLionStatusCode.InvalidArgument, Assert.IsType<SeaLionException>(SeaLionClient.Map(invalid, false, 1, past, default)).StatusCode);
+    }
+
+    [Fact]
     public void Bad_options_are_refused_at_construction()
     {
         Assert.Throws<ArgumentException>(() => new SeaLionClient(new SeaLionClientOptions { Address = new Uri("ftp://host:1") }));
