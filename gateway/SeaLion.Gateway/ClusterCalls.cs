@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using SeaLion.Contracts.Grains;
-using SeaLion.Silo;
+using SeaLion.Hosting;
 
 namespace SeaLion.Gateway;
 

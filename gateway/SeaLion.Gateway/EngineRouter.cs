@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using SeaLion.Contracts.Grains;
-using SeaLion.Engine.Blocks;
+using SeaLion.Routing;
 using Microsoft.Extensions.Logging;
-using SeaLion.Silo;
+using SeaLion.Hosting;
 
 namespace SeaLion.Gateway;
 
@@ -71,7 +71,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
 
 /// <summary>
 /// KV-aware routing (the default): the prompt's block-hash chain goes to the cluster KV index grain, which picks
-/// the engine by cached prefix against load (<see cref="SeaLion.Engine.Routing.PreciseKvPolicy"/>) over the
+/// the engine by cached prefix against load (<see cref="SeaLion.Routing.PreciseKvPolicy"/>) over the
 /// engines this gateway sees serving; every gateway asks the same grain, so replicas route alike. If the index
 /// cannot answer within 250 ms the gateway falls back to least-loaded (reason "index_unavailable").
 /// </summary>

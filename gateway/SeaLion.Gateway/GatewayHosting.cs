@@ -11,7 +11,7 @@ using Orleans.Configuration;
 using Prometheus;
 using SeaLion.Gateway.Auth;
 using SeaLion.Gateway.OpenAi;
-using SeaLion.Silo;
+using SeaLion.Hosting;
 using StackExchange.Redis;
 
 namespace SeaLion.Gateway;
@@ -28,7 +28,7 @@ public static class GatewayHosting
 {
     public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model, AuthOptions auth)
     {
-        SiloHosting.UseSeaLionMetricsOnly();
+        ProcessSetup.UseSeaLionMetricsOnly();
         builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(endpoints.Host);
         builder.WebHost.ConfigureKestrel(k =>
@@ -86,10 +86,10 @@ public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthChec
 /// <summary>A gateway process of a multi-process cluster: an Orleans client (Redis membership) and the gateway.</summary>
 public static class GatewayHost
 {
-    public static WebApplication Build(string modelDir, string modelName, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth)
+    public static WebApplication Build(ModelCatalog model, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth)
     {
         var builder = WebApplication.CreateBuilder();
-        builder.AddSeaLionGateway(endpoints, ModelCatalog.FromDirectory(modelDir, modelName), auth);
+        builder.AddSeaLionGateway(endpoints, model, auth);
         builder.UseOrleansClient(c =>
         {
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });

@@ -1,7 +1,7 @@
 using Grpc.Core;
 using SeaLion.Contracts.Grains;
 using SeaLion.Contracts.V1;
-using SeaLion.Silo;
+using SeaLion.Hosting;
 using Orleans;
 
 namespace SeaLion.Gateway;

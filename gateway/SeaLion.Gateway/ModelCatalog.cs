@@ -14,4 +14,14 @@ public sealed record ModelCatalog(string Name, BpeTokenizer Tokenizer, ChatTempl
         return new ModelCatalog(name, BpeTokenizer.FromDirectory(dir), ChatTemplate.FromTokenizerConfig(Path.Combine(dir, "tokenizer_config.json")),
             config.MaxPositions, config.VocabSize);
     }
+
+    /// <summary>The embedded default's description (the shipped tiny config and the Llama 3 tokenizer), for a gateway given no --model.</summary>
+    public static ModelCatalog Embedded(string name)
+    {
+        string assets = Path.Combine(AppContext.BaseDirectory, "assets"), tokenizer = Path.Combine(assets, "llama3-tokenizer");
+        string configPath = Path.Combine(assets, "configs", "tiny.json");
+        var config = LlamaConfig.Parse(File.ReadAllText(configPath), configPath);
+        return new ModelCatalog(name, BpeTokenizer.FromDirectory(tokenizer), ChatTemplate.FromTokenizerConfig(Path.Combine(tokenizer, "tokenizer_config.json")),
+            config.MaxPositions, config.VocabSize);
+    }
 }

@@ -1,3 +1,4 @@
+using SeaLion.Hosting;
 using SeaLion.Model.Weights;
 
 namespace SeaLion.Cli;
@@ -15,9 +16,7 @@ internal static class ModelLocator
     public static string AssetsDir => Path.Combine(AppContext.BaseDirectory, "assets");
     public static string TokenizerDir => Path.Combine(AssetsDir, "llama3-tokenizer");
 
-    public static string CacheRoot =>
-        Environment.GetEnvironmentVariable("SEALION_HOME") is { Length: > 0 } home ? home
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sealion");
+    public static string CacheRoot => ServerArgs.Home;
 
     public static string Resolve(string? model)
     {

@@ -1,5 +1,8 @@
 using SeaLion.Cli;
 using SeaLion.Cli.Commands;
+using SeaLion.Gateway;
+using SeaLion.Gateway.Auth;
+using SeaLion.Hosting;
 
 const string Usage = """
     sealion: SEA-LION v2 serving cluster
@@ -17,7 +20,7 @@ const string Usage = """
       bench model    --model DIR [--dtype fp32|bf16] [--threads N] [--tp N] [--prompt-len N] [--gen-len N]
                      [--cpu-kernels sealion|torch]
       bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
-                     [--plot FILE.png] ... (see README)
+                     [--plot FILE.png] ... (see docs/cli.md)
       bench gateway  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
                      overhead over the simulated engine alone
       bench cluster  [--hosts 8] [--rates 4,8,...] [--seconds 120] [--policies random,...,precise_kv] [--plot FILE.png]
@@ -67,7 +70,7 @@ try
         "bench" => BenchCommand.Run(rest),
         "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
         "silo" => ServeCommand.Silo(new CliArgs(verb, rest)),
-        "gateway" => ServeCommand.Gateway(new CliArgs(verb, rest)),
+        "gateway" => GatewayCommand.Run(new CliArgs(verb, rest)),
         "apikey" => AuthArgs.Create(new CliArgs(verb, rest)),
         _ => throw new UsageException($"unknown verb '{verb}'; see './sealion help'"),
     };

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SeaLion.Engine.Blocks;
+using SeaLion.Routing;
 using SeaLion.Model.Llama;
 using SeaLion.Tokenization;
 

@@ -1,4 +1,5 @@
 using SeaLion.Engine.Blocks;
+using SeaLion.Routing;
 using SeaLion.Model.Sampling;
 
 namespace SeaLion.Engine;
@@ -13,7 +14,7 @@ namespace SeaLion.Engine;
 /// eff(T) = max(minEff, maxEff x T / (T + halfTokens)) (small steps are bandwidth-bound anyway).
 /// The overhead is small for decode-only steps (CUDA graphs) and larger for steps with prefill chunks (eager).
 /// Constants: 8.03e9 parameters (16.06 GB), 32 layers, hidden 4096, 8 KV heads x 128 dims: 128 KiB of K/V per
-/// token; HBM 3.35 TB/s, 989 TFLOP/s dense bf16. Efficiencies are calibrated to public figures (see README):
+/// token; HBM 3.35 TB/s, 989 TFLOP/s dense bf16. Efficiencies are calibrated to public figures (see docs/architecture.md, the simulated engine):
 /// single-stream decode 150-175 tok/s, a 2,000-token prefill in 60-120 ms, offline throughput 12-16k tok/s.
 /// </summary>
 public sealed record H100PerformanceModel

@@ -1,4 +1,5 @@
 using SeaLion.Contracts.Grains;
+using SeaLion.Hosting;
 using SeaLion.Engine;
 using SeaLion.Silo.Placement;
 

@@ -4,8 +4,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using SeaLion.Contracts.Grains;
 using SeaLion.Engine;
-using SeaLion.Engine.Blocks;
-using SeaLion.Engine.Routing;
+using SeaLion.Routing;
 using SeaLion.Silo.Placement;
 
 namespace SeaLion.Silo;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans;
+using SeaLion.Hosting;
 using SeaLion.Contracts.Grains;
 using SeaLion.Gateway;
 using SeaLion.Silo;
@@ -51,7 +52,7 @@ public sealed class KvRoutingTests(ThreeSiloFixture f)
 
     async Task<bool> Precise(int[] prompt)
     {
-        var chain = SeaLion.Engine.Blocks.BlockHash.Chain(prompt, 16);
+        var chain = SeaLion.Routing.BlockHash.Chain(prompt, 16);
         var flat = chain.SelectMany(h => new[] { h.Hi, h.Lo }).ToArray();
         var monitor = new ClusterLoadMonitor(f.Cluster.Client, NullLogger<ClusterLoadMonitor>.Instance);
         await monitor.RefreshAsync();

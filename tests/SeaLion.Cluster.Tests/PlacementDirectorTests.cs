@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
+using SeaLion.Hosting;
 using SeaLion.Contracts.Grains;
 using SeaLion.Silo;
 using SeaLion.Silo.Placement;

@@ -1,5 +1,6 @@
 using SeaLion.Engine.Blocks;
-using SeaLion.Engine.Routing;
+using SeaLion.Engine.Simulation;
+using SeaLion.Routing;
 
 namespace SeaLion.Engine.Tests;
 

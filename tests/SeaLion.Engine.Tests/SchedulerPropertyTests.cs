@@ -1,4 +1,5 @@
 using SeaLion.Engine.Blocks;
+using SeaLion.Routing;
 using SeaLion.Model.Sampling;
 
 namespace SeaLion.Engine.Tests;

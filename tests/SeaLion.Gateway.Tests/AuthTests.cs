@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Grpc.Core;
+using SeaLion.Cli;
 using SeaLion.Contracts.V1;
 using SeaLion.Gateway.Auth;
 

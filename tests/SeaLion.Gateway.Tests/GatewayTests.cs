@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
+using SeaLion.Cli;
 using SeaLion.Contracts.V1;
 using SeaLion.Model.Generation;
 using SeaLion.Model.Llama;

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using SeaLion.Cli;
 using SeaLion.Contracts.V1;
 
 namespace SeaLion.Gateway.Tests;

@@ -94,7 +94,7 @@ public static class OpenAiEndpoints
         try { await handler(); }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { return; }   // the client left
         catch (OpenAiException e) { error = e; }
-        catch (ArgumentException e) { error = OpenAiException.Invalid(SeaLion.Silo.SamplingSpecs.Reason(e)); }
+        catch (ArgumentException e) { error = OpenAiException.Invalid(SeaLion.Hosting.SamplingSpecs.Reason(e)); }
         catch (TemplateException e) { error = OpenAiException.Invalid("the chat template refused these messages: " + e.Message, "messages"); }
         catch (SessionBusyException e) { error = new OpenAiException(409, e.Message, SessionHeader, "conflict_error", "session_busy"); }
         catch (RateLimitedException e) when (!ctx.Response.HasStarted) { await RateLimited(ctx, e).ExecuteAsync(ctx); return; }

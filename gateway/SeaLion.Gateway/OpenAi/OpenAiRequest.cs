@@ -111,7 +111,7 @@ public sealed class OpenAiRequest(JsonElement root)
             Logprobs = logprobs,
             IgnoreEos = Bool("ignore_eos") ?? false,
         };
-        if (SeaLion.Silo.SamplingSpecs.Problem(spec) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
+        if (SeaLion.Hosting.SamplingSpecs.Problem(spec) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
         return spec;
     }
 

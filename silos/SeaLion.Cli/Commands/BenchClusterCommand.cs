@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SeaLion.Cli.Plotting;
-using SeaLion.Engine.Routing;
+using SeaLion.Engine.Simulation;
+using SeaLion.Routing;
 using SeaLion.Tokenization;
 
 namespace SeaLion.Cli.Commands;

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SeaLion.Contracts.Grains;
 using SeaLion.Engine;
-using SeaLion.Engine.Routing;
+using SeaLion.Engine.Simulation;
+using SeaLion.Routing;
 using SeaLion.Gateway;
 using SeaLion.Model.Llama;
 using SeaLion.Silo;
@@ -26,7 +27,7 @@ internal static class RealClusterRun
 
     public static async Task<ClusterSimResult> RunAsync(string modelDir, int hosts, string policy, double rate, double seconds, ClusterWorkload w, double scale)
     {
-        SiloHosting.UseSeaLionMetricsOnly();
+        ProcessSetup.UseSeaLionMetricsOnly();
         var scheduler = new SchedulerOptions { MaxSeqs = 256, MaxBatchedTokens = 8192 };
         var siloPorts = Enumerable.Range(0, hosts).Select(_ => Ports.Free()).ToArray();
         var gatewayPorts = Enumerable.Range(0, hosts).Select(_ => Ports.Free()).ToArray();

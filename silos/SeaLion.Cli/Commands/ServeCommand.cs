@@ -1,5 +1,6 @@
 using SeaLion.Engine;
-using SeaLion.Gateway;
+using SeaLion.Gateway.Auth;
+using SeaLion.Hosting;
 using SeaLion.Silo;
 
 namespace SeaLion.Cli.Commands;
@@ -40,31 +41,15 @@ internal static class ServeCommand
         return (bytes, utilization);
     }
 
-    static string ReadHost(CliArgs a)
-    {
-        string host = a.String("host") ?? "127.0.0.1";
-        if (!System.Net.IPAddress.TryParse(host, out _)) throw new UsageException($"--host must be an IP address, got '{host}'");
-        return host;
-    }
-
-    static RedisClusterOptions ReadRedis(CliArgs a) =>
-        new(a.Required("redis"), a.String("cluster-id") ?? "sealion", a.String("service-id") ?? "sealion");
-
-    static void Distinct(params (string Name, int Port)[] ports)
-    {
-        foreach (var g in ports.GroupBy(p => p.Port).Where(g => g.Count() > 1))
-            throw new UsageException($"{string.Join(" and ", g.Select(p => "--" + p.Name))} must differ, all are {g.Key}");
-    }
-
     public static int Run(CliArgs a)
     {
         var (dir, options) = ModelArgs.Read(a);
-        string host = ReadHost(a);
+        string host = ServerArgs.Host(a);
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
         var engine = ReadEngine(a);
         var (auth, authText) = AuthArgs.Read(a, redis: null, devKeyByDefault: true);
         a.EnsureAllUsed();
-        Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
+        ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         var app = AllInOneHost.Build(new AllInOneOptions
         {
             ModelDir = dir, Host = host, GrpcPort = grpcPort, HttpPort = httpPort, Model = options,
@@ -79,13 +64,13 @@ internal static class ServeCommand
     public static int Silo(CliArgs a)
     {
         var (dir, options) = ModelArgs.Read(a);
-        string host = ReadHost(a);
-        var redis = ReadRedis(a);
+        string host = ServerArgs.Host(a);
+        var redis = ServerArgs.Redis(a);
         int siloPort = a.Int("silo-port", 11111, 1, 65535), gatewayPort = a.Int("gateway-port", 30000, 1, 65535), httpPort = a.Int("http-port", 9090, 1, 65535);
         int drain = a.Int("drain-timeout-s", 30, 0, 3600);
         var engine = ReadEngine(a);
         a.EnsureAllUsed();
-        Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
+        ServerArgs.Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
         var app = SiloHost.Build(new SiloHostOptions
         {
             ModelDir = dir, Redis = redis, Host = host, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
@@ -94,22 +79,6 @@ internal static class ServeCommand
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
             $"sealion: silo on {host}:{siloPort} (client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
-        app.Run();
-        return 0;
-    }
-
-    public static int Gateway(CliArgs a)
-    {
-        string dir = ModelLocator.Resolve(a.String("model"));
-        string host = ReadHost(a);
-        var redis = ReadRedis(a);
-        int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
-        var (auth, authText) = AuthArgs.Read(a, redis, devKeyByDefault: false);
-        a.EnsureAllUsed();
-        Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
-        var app = GatewayHost.Build(dir, "sea-lion-v2", redis, new GatewayEndpoints(host, grpcPort, httpPort), auth);
-        app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();
         return 0;
     }

@@ -1,3 +1,5 @@
+using SeaLion.Routing;
+
 namespace SeaLion.Engine.Blocks;
 
 /// <summary>A KV-cache block: a fixed number of token slots in the engine's paged cache.</summary>
@@ -9,11 +11,6 @@ internal sealed class KvBlock(int id)
     public BlockHash? Hash { get; set; }
     public LinkedListNode<KvBlock>? FreeNode { get; set; }
 }
-
-/// <summary>What the cluster's KV-aware router learns from an engine: a block's content appeared or vanished.</summary>
-public abstract record KvEvent(BlockHash Hash);
-public sealed record BlockStored(BlockHash Hash, BlockHash Parent) : KvEvent(Hash);
-public sealed record BlockRemoved(BlockHash Hash) : KvEvent(Hash);
 
 /// <summary>
 /// Every block of the cache, with reference counts and the prefix cache. Free blocks sit in one queue in

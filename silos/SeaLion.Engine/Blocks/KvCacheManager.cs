@@ -1,3 +1,5 @@
+using SeaLion.Routing;
+
 namespace SeaLion.Engine.Blocks;
 
 /// <summary>

@@ -3,6 +3,7 @@ using Orleans.Placement;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
 using SeaLion.Contracts.Grains;
+using SeaLion.Hosting;
 
 namespace SeaLion.Silo.Placement;
 

@@ -1,15 +1,15 @@
 using System.Globalization;
 
-namespace SeaLion.Cli;
+namespace SeaLion.Hosting;
 
 /// <summary>A usage error: the message names the option and what was wrong; the CLI exits with code 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
+public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
 /// `--name value` options and `--flag` switches of one verb. Every option a verb reads must be declared by
 /// reading it; <see cref="EnsureAllUsed"/> then rejects anything the user typed that no code looked at.
 /// </summary>
-internal sealed class CliArgs
+public sealed class CliArgs
 {
     readonly string _verb;
     readonly Dictionary<string, List<string?>> _values = new(StringComparer.Ordinal);

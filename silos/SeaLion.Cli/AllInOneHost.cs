@@ -2,10 +2,12 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SeaLion.Engine;
+using SeaLion.Gateway;
+using SeaLion.Hosting;
 using SeaLion.Model.Llama;
 using SeaLion.Silo;
 
-namespace SeaLion.Gateway;
+namespace SeaLion.Cli;
 
 public sealed record AllInOneOptions
 {
@@ -24,7 +26,7 @@ public sealed record AllInOneOptions
     /// <summary>Wall seconds per modelled second for the simulated engine (1 = real H100 speed).</summary>
     public double SimulatedTimeScale { get; init; } = 1.0;
     /// <summary>API keys, or keyless. Programmatic hosts (tests, benchmarks) default to keyless; the CLI never does.</summary>
-    public Auth.AuthOptions Auth { get; init; } = SeaLion.Gateway.Auth.AuthOptions.Anonymous;
+    public SeaLion.Gateway.Auth.AuthOptions Auth { get; init; } = SeaLion.Gateway.Auth.AuthOptions.Anonymous;
 }
 
 /// <summary>
@@ -35,7 +37,7 @@ public static class AllInOneHost
 {
     public static WebApplication Build(AllInOneOptions o)
     {
-        SiloHosting.UseSeaLionMetricsOnly();
+        ProcessSetup.UseSeaLionMetricsOnly();
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? "engine-0" };
         var host = EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale);
         try

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using SeaLion.Contracts.Grains;
 
-namespace SeaLion.Silo;
+namespace SeaLion.Hosting;
 
 /// <summary>A silo's last load report and when the fetch that produced it started (Stopwatch ticks).</summary>
 public sealed record SiloLoadSample(SiloAddress Silo, SiloLoadReport Report, long FetchStarted);

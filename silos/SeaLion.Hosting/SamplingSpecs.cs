@@ -1,7 +1,7 @@
 using SeaLion.Contracts.Grains;
 using SeaLion.Model.Sampling;
 
-namespace SeaLion.Silo;
+namespace SeaLion.Hosting;
 
 /// <summary>The one mapping from the wire form of sampling parameters to the engine's, and its validation.</summary>
 public static class SamplingSpecs

@@ -1,6 +1,4 @@
-using SeaLion.Engine.Blocks;
-
-namespace SeaLion.Engine.Routing;
+namespace SeaLion.Routing;
 
 /// <summary>A set of engine indexes (up to any count), as a bit set.</summary>
 public sealed class EngineSet(int engines)

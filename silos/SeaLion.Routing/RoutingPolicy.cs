@@ -1,6 +1,4 @@
-using SeaLion.Engine.Blocks;
-
-namespace SeaLion.Engine.Routing;
+namespace SeaLion.Routing;
 
 /// <summary>An engine as a router sees it at the moment of a decision.</summary>
 public sealed record EngineView(int Index, int Running, int Waiting, int FreeBlocks, int TotalBlocks, bool EventsFresh = true);

@@ -1,4 +1,4 @@
-namespace SeaLion.Engine.Blocks;
+namespace SeaLion.Routing;
 
 /// <summary>
 /// The identity of a full block of tokens in the prefix cache: a hash chained over the parent block's hash and

@@ -1,8 +1,9 @@
 using SeaLion.Engine.Blocks;
+using SeaLion.Routing;
 using SeaLion.Model.Sampling;
 using SeaLion.Tokenization;
 
-namespace SeaLion.Engine.Routing;
+namespace SeaLion.Engine.Simulation;
 
 /// <summary>
 /// The llm-d-shaped workload: customers, each with a long shared context (a system prompt plus documents), and

@@ -1,15 +1,14 @@
 using System.Text.Json;
-using SeaLion.Gateway.Auth;
-using SeaLion.Silo;
+using SeaLion.Hosting;
 
-namespace SeaLion.Cli.Commands;
+namespace SeaLion.Gateway.Auth;
 
 /// <summary>
 /// How a serving verb authenticates: --api-keys FILE (a JSON array of hashed entries, see `sealion apikey`), keys in
 /// the cluster's Redis (gateway with --redis), or --no-auth (keyless, said loudly at start-up). `serve` without
 /// either makes a development key once under $SEALION_HOME and says where it is.
 /// </summary>
-internal static class AuthArgs
+public static class AuthArgs
 {
     public static (AuthOptions Options, string Describe) Read(CliArgs a, RedisClusterOptions? redis, bool devKeyByDefault)
     {
@@ -44,7 +43,7 @@ internal static class AuthArgs
     /// <summary>The development key under $SEALION_HOME: made once (0600), its hash in api-keys.json beside it.</summary>
     static (string EntriesPath, string KeyPath) DevKey()
     {
-        string dir = ModelLocator.CacheRoot;
+        string dir = ServerArgs.Home;
         Directory.CreateDirectory(dir);
         string keyPath = Path.Combine(dir, "dev-api-key"), entries = Path.Combine(dir, "api-keys.json");
         if (!File.Exists(keyPath) || !File.Exists(entries))

@@ -1,0 +1,38 @@
+using SeaLion.Gateway.Auth;
+using SeaLion.Hosting;
+
+namespace SeaLion.Gateway;
+
+/// <summary>
+/// The gateway process of a multi-process cluster, from its command line: this project's own entry point (the
+/// gateway image runs it) and the `sealion gateway` verb. No model is loaded: --model names a folder whose
+/// config.json, tokenizer.json and tokenizer_config.json describe what the silos serve (the weights, if any, are
+/// not read); without it, the embedded default's shipped config and the Llama 3 tokenizer.
+/// </summary>
+public static class GatewayCommand
+{
+    public const string Usage = """
+        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
+        [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
+        cluster (keys from FILE and from the cluster's Redis)
+        """;
+
+    public static int Run(CliArgs a)
+    {
+        string? dir = a.String("model");
+        if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"--model: folder '{dir}' does not exist");
+        string host = ServerArgs.Host(a);
+        var redis = ServerArgs.Redis(a);
+        int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
+        var (auth, authText) = AuthArgs.Read(a, redis, devKeyByDefault: false);
+        a.EnsureAllUsed();
+        ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
+        const string name = "sea-lion-v2";
+        var model = dir is null ? ModelCatalog.Embedded(name) : ModelCatalog.FromDirectory(dir, name);
+        var app = GatewayHost.Build(model, redis, new GatewayEndpoints(host, grpcPort, httpPort), auth);
+        app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
+            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
+        app.Run();
+        return 0;
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace SeaLion.Hosting;
+
+/// <summary>The set-up every SeaLion process shares: logging, the metrics registry, the cluster load view.</summary>
+public static class ProcessSetup
+{
+    /// <summary>The cluster load monitor, once per container (an all-in-one process has both a silo and a gateway).</summary>
+    public static IServiceCollection AddClusterLoadMonitor(this IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(ClusterLoadMonitor))) return services;
+        services.AddSingleton<ClusterLoadMonitor>();
+        services.AddSingleton<ILoadView>(sp => sp.GetRequiredService<ClusterLoadMonitor>());
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterLoadMonitor>());
+        return services;
+    }
+
+    static int _metricsConfigured;
+
+    /// <summary>
+    /// /metrics carries the sealion_* series and prometheus-net's process metrics only: the default .NET event
+    /// counter and meter adapters export names that `promtool check metrics` rejects (e.g. "_count" gauges), and
+    /// nothing of ARCHITECTURE.md needs them. Must run before any metric is created; idempotent.
+    /// </summary>
+    public static void UseSeaLionMetricsOnly()
+    {
+        if (Interlocked.Exchange(ref _metricsConfigured, 1) != 0) return;
+        try
+        {
+            Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressEventCounters = true, SuppressMeters = true, SuppressDebugMetrics = true });
+        }
+        catch (InvalidOperationException) { }   // metrics already created (e.g. a test host built after another): keep going
+    }
+
+    /// <summary>
+    /// Logs to stderr (stdout stays for a command's own output, e.g. a benchmark's JSON): warnings and up, SeaLion's
+    /// own information. Startup chatter that is not actionable here is raised to errors only: the silo's server-GC
+    /// note, the watchdog's first check (it reports time since boot), and Orleans' placement retries while the
+    /// cluster manifest propagates (a placement that finally fails still surfaces as an exception).
+    /// </summary>
+    public static void ConfigureSeaLionLogging(this WebApplicationBuilder builder)
+    {
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("SeaLion", LogLevel.Information);
+        foreach (var noisy in new[] { "Orleans.Runtime.Silo", "Orleans.Runtime.Watchdog", "Polly" })
+            builder.Logging.AddFilter(noisy, LogLevel.Error);
+    }
+}
+
+/// <summary>Where a multi-process cluster keeps its membership and sessions: a Redis server, and the cluster's names in it.</summary>
+public sealed record RedisClusterOptions(string Connection, string ClusterId = "sealion", string ServiceId = "sealion");
