@@ -2,9 +2,21 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
 using SeaLion.Contracts.Grains;
+using Orleans.Runtime;
 using SeaLion.Hosting;
 
 namespace SeaLion.Gateway;
+
+/// <summary>
+/// How long a stream may spend failing over: a stream cut by a lost engine or silo (anything but the caller's own
+/// error or cancellation) is resumed on another engine from the prompt plus the tokens already sent, with the same
+/// sampling state, until <paramref name="Budget"/> has passed since the cut (its last chunk), however long the stream
+/// had run before. Default 45 s; `--failover-budget-s` on the gateway.
+/// </summary>
+public sealed record FailoverOptions(TimeSpan Budget)
+{
+    public static readonly FailoverOptions Default = new(TimeSpan.FromSeconds(45));
+}
 
 /// <summary>No engine in the cluster can take a request (none reported, all draining or failed).</summary>
 public sealed class NoEngineException() : Exception("no engine is serving: the cluster has no healthy silo");
@@ -14,7 +26,7 @@ public sealed class NoEngineException() : Exception("no engine is serving: the c
 /// engine the router picks, or a turn from a session grain. Cancelling the token ends the grain stream, which
 /// aborts the request in the engine.
 /// </summary>
-public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, ModelCatalog model)
+public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, ModelCatalog model, StreamWatchdog watchdog, FailoverOptions failover)
 {
     public ModelCatalog Model => model;
 
@@ -32,17 +44,35 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
         return null;
     }
 
-    /// <summary>
-    /// How long a stream may spend failing over: a stream cut by a lost engine or silo (anything but the caller's
-    /// own error or cancellation) is resumed on another engine from the prompt plus the tokens already sent, with
-    /// the same sampling state, until this much time has passed since the request began.
-    /// </summary>
-    public static readonly TimeSpan FailoverBudget = TimeSpan.FromSeconds(45);
     static readonly Prometheus.Counter Failovers = Prometheus.Metrics.CreateCounter("sealion_stream_failovers_total",
         "Streams resumed after their engine or silo was lost, by kind (generate, chat).", ["kind"]);
+    static readonly Prometheus.Histogram FailoverPause = Prometheus.Metrics.CreateHistogram("sealion_stream_failover_pause_seconds",
+        "From a resumed stream's last chunk before the cut to its first chunk after it, by kind.",
+        new Prometheus.HistogramConfiguration { LabelNames = ["kind"], Buckets = [0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 30, 45] });
 
-    static bool Retryable(Exception e, CancellationToken ct) =>
-        !ct.IsCancellationRequested && e is not (ArgumentException or SessionBusyException or OperationCanceledException);
+    /// <summary>
+    /// A failure of the cluster rather than of the request, as a client should read it (UNAVAILABLE / 503, retry after
+    /// a moment): the session store is down, or a stream could not be resumed within the failover budget. Null for
+    /// anything else.
+    /// </summary>
+    public static (string Message, int RetryAfterSeconds)? Unavailable(Exception e) => e switch
+    {
+        SessionStoreUnavailableException => (e.Message, 2),
+        StackExchange.Redis.RedisException => ($"the session store does not answer: {e.Message}", 2),
+        StreamStalledException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
+            => ($"the cluster lost the stream and could not resume it: {e.Message}", 1),
+        _ => null,
+    };
+
+    /// <summary>
+    /// Whether a failure is retried: never the caller's own error, cancellation or a busy session; a session store that
+    /// does not answer only when resuming a stream that had begun (a new turn is refused at once, UNAVAILABLE, so the
+    /// client is not kept waiting; a cut turn waits for the store within the budget); anything else (a lost silo or
+    /// engine) always.
+    /// </summary>
+    static bool Retryable(Exception e, CancellationToken ct, bool resuming) =>
+        !ct.IsCancellationRequested && e is not (ArgumentException or SessionBusyException or OperationCanceledException)
+        && (resuming || e is not (SessionStoreUnavailableException or StackExchange.Redis.RedisException));
 
     /// <summary>A seed for every sampled request, so that a resumed stream draws what the lost one would have.</summary>
     static SamplingSpec Seeded(SamplingSpec s) => s.Seed is null && s.Temperature > 0 ? s with { Seed = Random.Shared.NextInt64() } : s;
@@ -59,44 +89,92 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
 
     /// <summary>
     /// The failover loop both kinds of stream share: open a stream (given what was delivered, and the target that
-    /// failed twice in a row, if any), relay it, and on a retryable failure open the next after a short backoff,
-    /// until <see cref="FailoverBudget"/> has passed since the request began.
+    /// failed twice in a row, if any), relay it, and on a retryable failure (or a stall across a silo's loss, cut by
+    /// the <see cref="StreamWatchdog"/>) open the next after a short backoff, until <see cref="FailoverOptions.Budget"/> has
+    /// passed since the cut. A wait that is abandoned is never awaited again: the Orleans call behind it may only
+    /// end at its response timeout, and its enumerator is disposed in the background.
     /// </summary>
-    static async IAsyncEnumerable<GenerateChunk> Resumable(string kind, bool keepText, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
+    async IAsyncEnumerable<GenerateChunk> Resumable(string kind, bool keepText, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
         [EnumeratorCancellation] CancellationToken ct)
     {
         var delivered = new Delivered(keepText);
         string? avoid = null, lastFailed = null;
-        long started = Stopwatch.GetTimestamp();
+        long lastChunk = Stopwatch.GetTimestamp();
+        bool resumed = false;
         for (int attempt = 1; ; attempt++)
         {
-            var (target, stream, lease) = await open(delivered, avoid);
-            var e = stream.WithCancellation(ct).GetAsyncEnumerator();
             Exception? failure = null;
-            try
+            using (var watch = watchdog.Start(ct))
             {
-                while (true)
+                IAsyncEnumerator<GenerateChunk>? e = null;
+                Task<bool>? pending = null;
+                IDisposable? lease = null;
+                try
                 {
-                    try { if (!await e.MoveNextAsync()) break; }
-                    catch (Exception ex) when (Retryable(ex, ct) && Stopwatch.GetElapsedTime(started) < FailoverBudget) { failure = ex; break; }
-                    delivered.Add(e.Current);
-                    yield return e.Current;
+                    string target;
+                    IAsyncEnumerable<GenerateChunk> stream;
+                    try { (target, stream, lease) = await open(delivered, avoid).WaitAsync(watch.Token); }
+                    catch (Exception ex) when (attempt > 1 && Retryable(ex, ct, resuming: true) && Stopwatch.GetElapsedTime(lastChunk) < failover.Budget)
+                    {   // resuming: no engine may be in view for a moment while the router drops the lost one
+                        failure = watch.Fired ? new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk)) : ex;
+                        target = lastFailed ?? "";
+                        stream = null!;
+                    }
+                    if (failure is null)
+                    {
+                        e = stream.GetAsyncEnumerator(watch.Token);
+                        while (true)
+                        {
+                            pending = e.MoveNextAsync().AsTask();
+                            try { if (!await pending.WaitAsync(watch.Token)) { pending = null; break; } }
+                            catch (Exception ex) when (Retryable(ex, ct, resuming: attempt > 1 || delivered.ResumeTokens is not null) || (watch.Fired && !ct.IsCancellationRequested))
+                            {
+                                if (Stopwatch.GetElapsedTime(lastChunk) >= failover.Budget) throw;
+                                failure = watch.Fired ? new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk)) : ex;
+                                break;
+                            }
+                            pending = null;
+                            watch.Progress();
+                            if (resumed) { FailoverPause.WithLabels(kind).Observe(Stopwatch.GetElapsedTime(lastChunk).TotalSeconds); resumed = false; }
+                            lastChunk = Stopwatch.GetTimestamp();
+                            delivered.Add(e.Current);
+                            yield return e.Current;
+                        }
+                    }
+                    if (failure is not null and not StreamStalledException)
+                    {
+                        // The target itself may be fine: a stream also breaks when the silo that carried it for this gateway's
+                        // Orleans client (its client gateway) is lost. Retry anywhere first (the router skips silos that stopped
+                        // answering); only a second failure on the same target excludes it (while another engine serves). A stall
+                        // cut by the watchdog says the path was suspect, not the target: it excludes nothing.
+                        avoid = lastFailed == target ? target : null;
+                        lastFailed = target;
+                    }
                 }
-            }
-            finally
-            {
-                lease?.Dispose();
-                try { await e.DisposeAsync(); } catch (Exception) when (failure is not null || ct.IsCancellationRequested) { }
+                finally
+                {
+                    lease?.Dispose();
+                    if (e is not null) Release(e, pending);
+                }
             }
             if (failure is null) yield break;
             Failovers.WithLabels(kind).Inc();
-            // The target itself may be fine: a stream also breaks when the silo that carried it for this gateway's
-            // Orleans client (its client gateway) stops. Retry anywhere first (the router drops dead silos from its
-            // view within seconds); only a second failure on the same target excludes it.
-            avoid = lastFailed == target ? target : null;
-            lastFailed = target;
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), ct);
+            resumed = true;
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * attempt)), ct);
         }
+    }
+
+    /// <summary>
+    /// Disposes a grain stream's enumerator without waiting on a silo that may be gone: after a failure or a cut the
+    /// pending MoveNext and the dispose (itself a grain call) finish in the background, their errors observed.
+    /// </summary>
+    static void Release(IAsyncEnumerator<GenerateChunk> e, Task<bool>? pending)
+    {
+        _ = Task.Run(async () =>
+        {
+            if (pending is not null) { try { await pending; } catch (Exception) { } }
+            try { await e.DisposeAsync(); } catch (Exception) { }   // the silo may be gone; the engine request ends with it
+        });
     }
 
     public IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, CancellationToken ct)
@@ -105,7 +183,9 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
         return Resumable("generate", keepText: false, async (delivered, avoid) =>
         {
             string engineId = await router.PickAsync(promptIds, ct, avoid) ?? throw new NoEngineException();
-            var request = new EngineGenerateRequest(requestId, promptIds, sampling, delivered.ResumeTokens);
+            // The engine's id for this attempt: unique, so a resumed attempt never meets the one it replaces (which may
+            // still run until its abandoned stream is disposed) or another caller's request that chose the same id.
+            var request = new EngineGenerateRequest($"{requestId}/{Guid.NewGuid():N}", promptIds, sampling, delivered.ResumeTokens);
             return (engineId, grains.GetGrain<IEngineGrain>(engineId).Generate(request), router.Open(engineId));
         }, ct);
     }

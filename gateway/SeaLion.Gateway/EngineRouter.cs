@@ -9,7 +9,7 @@ namespace SeaLion.Gateway;
 /// <summary>Chooses the engine for a stateless Generate. The seam for KV-aware routing.</summary>
 public interface IEngineRouter
 {
-    /// <summary>An engine grain key, or null when no engine is serving; never <paramref name="avoid"/> (an engine just lost).</summary>
+    /// <summary>An engine grain key, or null when no engine is serving; not <paramref name="avoid"/> (an engine that failed twice) while another serves.</summary>
     ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null);
 
     /// <summary>Counts a stream this gateway opened on an engine until the returned lease is disposed.</summary>
@@ -39,9 +39,8 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
         string? best = null;
         double bestCost = double.PositiveInfinity;
         int ties = 0;
-        foreach (var s in monitor.Samples.Values)
+        foreach (var s in monitor.Serving())
         {
-            if (s.Report.Draining) continue;
             foreach (var e in s.Report.Engines)
             {
                 if (e.Faulted || e.EngineId == avoid) continue;
@@ -50,7 +49,7 @@ public sealed class LeastLoadedRouter(ClusterLoadMonitor monitor) : IEngineRoute
                 else if (Math.Abs(cost - bestCost) <= 1e-12 && Random.Shared.Next(++ties) == 0) best = e.EngineId;
             }
         }
-        return (best, ties);
+        return best is null && avoid is not null ? Pick(null) : (best, ties);   // the avoided engine, if it is the only one
     }
 
     public IDisposable Open(string engineId)
@@ -83,13 +82,14 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
     public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null)
     {
         await monitor.EnsureViewAsync(ct);
-        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).Where(e => !e.Faulted && e.EngineId != avoid)
-            .Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
+        var healthy = monitor.Serving().SelectMany(s => s.Report.Engines).Where(e => !e.Faulted).ToArray();
+        if (healthy.Any(e => e.EngineId != avoid)) healthy = healthy.Where(e => e.EngineId != avoid).ToArray();
+        var engines = healthy.Select(e => new EngineLoadView(e.EngineId, e.Running, e.Waiting, e.FreeBlocks, e.TotalBlocks)).ToArray();
         if (engines.Length == 0)
         {
             GatewayMetrics.Routed("precise_kv", "no_engine");
             log.LogWarning("no engine to route to (avoiding {Avoid}); the view: {View}", avoid,
-                string.Join("; ", monitor.Samples.Values.Select(s => $"{s.Silo} draining={s.Report.Draining} engines={string.Join(",", s.Report.Engines.Select(e => $"{e.EngineId} faulted={e.Faulted}"))}")));
+                string.Join("; ", monitor.Samples.Values.Select(s => $"{s.Silo} draining={s.Report.Draining} unreachable={s.Unreachable} engines={string.Join(",", s.Report.Engines.Select(e => $"{e.EngineId} faulted={e.Faulted}"))}")));
             return null;
         }
         var chain = BlockHash.Chain(promptTokenIds, BlockSize);

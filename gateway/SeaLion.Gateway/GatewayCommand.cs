@@ -13,8 +13,8 @@ public static class GatewayCommand
 {
     public const string Usage = """
         --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
-        [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
-        cluster (keys from FILE and from the cluster's Redis)
+        [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]: the gateway
+        of a multi-process cluster (keys from FILE and from the cluster's Redis)
         """;
 
     public static int Run(CliArgs a)
@@ -25,11 +25,12 @@ public static class GatewayCommand
         var redis = ServerArgs.Redis(a);
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
         var (auth, authText) = AuthArgs.Read(a, redis, devKeyByDefault: false);
+        int budget = a.Int("failover-budget-s", 45, 1, 3600);
         a.EnsureAllUsed();
         ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         const string name = "sea-lion-v2";
         var model = dir is null ? ModelCatalog.Embedded(name) : ModelCatalog.FromDirectory(dir, name);
-        var app = GatewayHost.Build(model, redis, new GatewayEndpoints(host, grpcPort, httpPort), auth);
+        var app = GatewayHost.Build(model, redis, new GatewayEndpoints(host, grpcPort, httpPort), auth, new FailoverOptions(TimeSpan.FromSeconds(budget)));
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
             $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();

@@ -26,7 +26,8 @@ public sealed record GatewayEndpoints(string Host = "127.0.0.1", int GrpcPort = 
 /// </summary>
 public static class GatewayHosting
 {
-    public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model, AuthOptions auth)
+    public static WebApplicationBuilder AddSeaLionGateway(this WebApplicationBuilder builder, GatewayEndpoints endpoints, ModelCatalog model, AuthOptions auth,
+        FailoverOptions? failover = null)
     {
         ProcessSetup.UseSeaLionMetricsOnly();
         builder.ConfigureSeaLionLogging();
@@ -39,6 +40,8 @@ public static class GatewayHosting
         builder.Services.AddSingleton(model);
         builder.Services.AddClusterLoadMonitor();
         builder.Services.AddSingleton<IEngineRouter, KvAwareRouter>();
+        builder.Services.AddSingleton(failover ?? FailoverOptions.Default);
+        builder.Services.AddSingleton<StreamWatchdog>();
         builder.Services.AddSingleton<ClusterCalls>();
         builder.Services.AddSingleton<ClusterHealthCheck>();
         builder.Services.AddSingleton(auth);
@@ -76,7 +79,7 @@ public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthChec
     {
         try { await monitor.RefreshAsync(ct); }
         catch (Exception e) { return HealthCheckResult.Unhealthy("the cluster does not answer", e); }
-        var engines = monitor.Samples.Values.Where(s => !s.Report.Draining).SelectMany(s => s.Report.Engines).ToArray();
+        var engines = monitor.Serving().SelectMany(s => s.Report.Engines).ToArray();
         if (engines.Length == 0) return HealthCheckResult.Unhealthy("no engine is serving");
         return engines.Any(e => !e.Faulted) ? HealthCheckResult.Healthy($"{engines.Count(e => !e.Faulted)} engine(s) serving")
             : HealthCheckResult.Unhealthy("every engine has failed");
@@ -86,10 +89,10 @@ public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthChec
 /// <summary>A gateway process of a multi-process cluster: an Orleans client (Redis membership) and the gateway.</summary>
 public static class GatewayHost
 {
-    public static WebApplication Build(ModelCatalog model, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth)
+    public static WebApplication Build(ModelCatalog model, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth, FailoverOptions? failover = null)
     {
         var builder = WebApplication.CreateBuilder();
-        builder.AddSeaLionGateway(endpoints, model, auth);
+        builder.AddSeaLionGateway(endpoints, model, auth, failover);
         builder.UseOrleansClient(c =>
         {
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });

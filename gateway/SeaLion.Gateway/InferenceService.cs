@@ -79,6 +79,10 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         catch (NoEngineException e) { throw new RpcException(new Status(StatusCode.Unavailable, e.Message)); }
         catch (ArgumentException e) { throw Invalid(e.Reason()); }
         catch (SessionBusyException e) { throw new RpcException(new Status(StatusCode.Aborted, e.Message)); }
+        catch (Exception e) when (ClusterCalls.Unavailable(e) is { } u && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, u.Message), new Metadata { { "retry-after", u.RetryAfterSeconds.ToString() } });
+        }
     }
 
     /// <summary>"tenant/session": the tenant is the caller's (its API key's), so no call reaches another tenant's session.</summary>

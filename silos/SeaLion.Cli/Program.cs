@@ -28,6 +28,9 @@ const string Usage = """
                      routing policies on simulated H100 hosts in virtual time
       bench load     [--address http://127.0.0.1:50051] [--streams 500] [--duration-s 120] [--prompt-len 64]
                      [--gen-len 128] [--metrics-url URL] [--api-key K]: holds N streams against a running server
+      bench failover [--address http://127.0.0.1:50051] [--streams 48] [--gen-len 2000] [--mode chat|generate]
+                     [--kill-pid P --kill-after-s 4] [--no-reference] [--api-key K]: long greedy streams against a
+                     running cluster, P killed (SIGKILL) mid-way; completed, token-exact, pauses, sessions (JSON)
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
                      [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
@@ -37,8 +40,9 @@ const string Usage = """
                      [--threads N] [--tp N] [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
                      storage); SIGTERM drains it
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
-                     [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth]: the gateway of a multi-process
-                     cluster (keys from FILE and from the cluster's Redis)
+                     [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]: the
+                     gateway of a multi-process cluster (keys from FILE and from the cluster's Redis); a stream cut by a
+                     lost silo is resumed elsewhere for up to the budget after the cut
       apikey         [--tenant default] [--role user|admin] [--rpm N] [--tpm N] [--streams N] (--out FILE | --redis HOST:PORT
                      [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
       help           this text

@@ -140,6 +140,9 @@ public sealed class LlmEngine : IDisposable
         }
     }
 
+    /// <summary>Aborts a request by id from any thread (its stream ends with finish reason "abort"); unknown ids are ignored.</summary>
+    public void Abort(string requestId) => Post(new Command(() => _core.Abort(requestId), _ => { }));
+
     void Post(Command c)
     {
         _inbox.Enqueue(c);

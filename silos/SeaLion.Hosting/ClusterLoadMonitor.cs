@@ -6,13 +6,22 @@ using SeaLion.Contracts.Grains;
 
 namespace SeaLion.Hosting;
 
-/// <summary>A silo's last load report and when the fetch that produced it started (Stopwatch ticks).</summary>
-public sealed record SiloLoadSample(SiloAddress Silo, SiloLoadReport Report, long FetchStarted);
+/// <summary>
+/// A silo's last load report and when the fetch that produced it started (Stopwatch ticks). Unreachable: the latest
+/// fetch failed (this report is older); routers and placement skip such a silo while another can serve.
+/// </summary>
+public sealed record SiloLoadSample(SiloAddress Silo, SiloLoadReport Report, long FetchStarted, bool Unreachable = false);
 
 /// <summary>The latest load reports of the cluster's silos, as a placement director or router reads them.</summary>
 public interface ILoadView
 {
     IReadOnlyDictionary<SiloAddress, SiloLoadSample> Samples { get; }
+
+    /// <summary>
+    /// Counts suspected losses: a silo that stopped answering its load poll, or left the active membership. A caller
+    /// waiting on a silo that may be gone compares it before and after its wait (see the gateway's stream watchdog).
+    /// </summary>
+    long LossEpoch { get; }
 }
 
 /// <summary>
@@ -37,6 +46,8 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoad
     readonly SemaphoreSlim _refreshing = new(1, 1);
 
     public IReadOnlyDictionary<SiloAddress, SiloLoadSample> Samples => _samples;
+    long _lossEpoch;
+    public long LossEpoch => Interlocked.Read(ref _lossEpoch);
 
     /// <summary>Polls membership (when due) and every silo once; a silo that does not answer drops out of the view.</summary>
     public async Task RefreshAsync(CancellationToken ct = default)
@@ -47,7 +58,9 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoad
             if (_membershipAt == 0 || Stopwatch.GetElapsedTime(_membershipAt) >= MembershipPeriod)
             {
                 var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(CallTimeout, ct);
-                _silos = hosts.Where(h => h.Value == SiloStatus.Active).Select(h => h.Key).ToArray();
+                var active = hosts.Where(h => h.Value == SiloStatus.Active).Select(h => h.Key).ToArray();
+                if (_silos.Except(active).Any()) Interlocked.Increment(ref _lossEpoch);   // a silo left (declared dead, or stopped)
+                _silos = active;
                 _membershipAt = Stopwatch.GetTimestamp();
             }
             var fetches = _silos.Select(async silo =>
@@ -72,11 +85,25 @@ public sealed class ClusterLoadMonitor(IGrainFactory grains, ILogger<ClusterLoad
             for (int i = 0; i < _silos.Length; i++)
             {
                 if (samples[i] is { } fresh) next[_silos[i]] = fresh;
-                else if (previous.TryGetValue(_silos[i], out var old) && Stopwatch.GetElapsedTime(old.FetchStarted) < KeepSilentFor) next[_silos[i]] = old;
+                else if (previous.TryGetValue(_silos[i], out var old))
+                {
+                    if (!old.Unreachable) Interlocked.Increment(ref _lossEpoch);   // it answered last time: a suspected loss
+                    if (Stopwatch.GetElapsedTime(old.FetchStarted) < KeepSilentFor) next[_silos[i]] = old with { Unreachable = true };
+                }
             }
             _samples = next;
         }
         finally { _refreshing.Release(); }
+    }
+
+    /// <summary>
+    /// The silos new work may go to: not draining, and answering their load poll (if any silo answers; else the
+    /// silent ones too, whose last report may still be right).
+    /// </summary>
+    public IEnumerable<SiloLoadSample> Serving()
+    {
+        var open = _samples.Values.Where(s => !s.Report.Draining).ToArray();
+        return open.Any(s => !s.Unreachable) ? open.Where(s => !s.Unreachable) : open;
     }
 
     /// <summary>Refreshes now unless a view exists (for callers that need one before the first poll).</summary>

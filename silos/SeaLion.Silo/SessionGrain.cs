@@ -1,6 +1,8 @@
 using System.Text;
 using Orleans.Runtime;
+using Orleans.Storage;
 using SeaLion.Contracts.Grains;
+using SeaLion.Hosting;
 using SeaLion.Engine;
 using SeaLion.Silo.Placement;
 using SeaLion.Templates;
@@ -15,6 +17,10 @@ public sealed class SessionState
     [Id(1)] public string? EngineId { get; set; }
     [Id(2)] public int Turns { get; set; }
     [Id(3)] public string Model { get; set; } = "";
+    /// <summary>The last stored turn's request id and its final chunk as the engine produced it (all its tokens, and the
+    /// finish and usage): a gateway that lost that turn's last chunk on the way resumes it and gets the end replayed.</summary>
+    [Id(4)] public string? LastRequestId { get; set; }
+    [Id(5)] public GenerateChunk? LastTurnEnd { get; set; }
 }
 
 /// <summary>
@@ -26,11 +32,14 @@ public sealed class SessionState
 [SessionPlacement]
 public sealed class SessionGrain(
     [PersistentState("session", SessionGrain.Storage)] IPersistentState<SessionState> state,
-    EngineHost host, SiloState silo, ILocalSiloDetails local) : Grain, ISessionGrain
+    EngineHost host, SiloState silo, ILocalSiloDetails local, SessionStoreHealth store) : Grain, ISessionGrain
 {
     /// <summary>The grain storage provider sessions are kept in.</summary>
     public const string Storage = "sessions";
-    bool _busy;
+
+    /// <summary>The turn running now: the caller's request id and the engine request serving it.</summary>
+    sealed record Turn(string RequestId, string EngineRequestId);
+    Turn? _turn;
 
     string EngineId => EngineHost.EngineId(SiloPinnedPlacement.Key(local.SiloAddress));
 
@@ -49,8 +58,19 @@ public sealed class SessionGrain(
     public async IAsyncEnumerable<GenerateChunk> Chat(ChatTurnRequest request)
     {
         string key = this.GetPrimaryKeyString();
-        if (_busy) throw new SessionBusyException($"session '{key}' has a turn in progress; wait for it to end");
+        // The same turn again (same request id) is a gateway resuming it after it lost the stream (its silo or the path
+        // to it died, or it stalled across a loss): the old reader is gone, so the new call takes the turn over.
+        if (_turn is { } running && running.RequestId != request.RequestId)
+            throw new SessionBusyException($"session '{key}' has a turn in progress; wait for it to end");
         if (ChatLimits.Check(request.Messages) is { } error) throw new ArgumentException(error);
+        if (_turn is null && request.RequestId == state.State.LastRequestId && state.State.LastTurnEnd is { } end)
+        {
+            // This turn was stored, but its end never reached the caller: send what it has not had, once more.
+            int had = request.ResumeOutput?.Length ?? 0;
+            string text = state.State.Messages[^1].Content, sent = request.ResumeText ?? "";
+            yield return end with { TokenIds = end.TokenIds[Math.Min(had, end.TokenIds.Length)..], Text = text.StartsWith(sent, StringComparison.Ordinal) ? text[sent.Length..] : "" };
+            yield break;
+        }
         var history = state.State.Messages.Concat(request.Messages).ToList();
         // The template writes the BOS token itself, and special-token strings in it become special tokens.
         string prompt = host.Template.Render(history.Select(m => new ChatMessage(m.Role, m.Content)).ToList(), addGenerationPrompt: true);
@@ -63,27 +83,66 @@ public sealed class SessionGrain(
         if (ids.Length + sampling.MaxTokens > context)
             throw new ArgumentException($"session history with the new messages ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {context}");
 
-        _busy = true;
+        if (!store.Available)
+            throw new SessionStoreUnavailableException($"session '{key}': the session store ({store.Describe}) does not answer; nothing was changed, retry the turn shortly");
+        if (_turn is { } replaced) host.Engine.Abort(replaced.EngineRequestId);
+        var turn = _turn = new Turn(request.RequestId, $"{request.RequestId}/{Guid.NewGuid():N}");
         silo.StreamStarted();
         try
         {
             var reply = new StringBuilder(request.ResumeText ?? "");   // a turn resumed after a lost silo: what was already sent
-            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(ids, sampling, request.RequestId, request.ResumeOutput)))
+            var tokens = new List<int>(request.ResumeOutput ?? []);
+            await foreach (var o in host.Engine.GenerateAsync(new GenerateRequest(ids, sampling, turn.EngineRequestId, request.ResumeOutput)))
             {
+                if (_turn != turn) yield break;   // taken over by the same turn resumed through another path: it stores the reply
                 reply.Append(o.Text);
+                tokens.AddRange(o.TokenIds);
+                var chunk = o.ToChunk();
                 if (o.FinishReason is "stop" or "length")
-                {
-                    history.Add(new ChatMessageSpec("assistant", reply.ToString()));
-                    state.State.Messages = history;
-                    state.State.EngineId = EngineId;
-                    state.State.Turns++;
-                    state.State.Model = host.ModelName;
-                    await state.WriteStateAsync();
-                }
-                yield return o.ToChunk();
+                    await StoreTurnAsync([.. history, new ChatMessageSpec("assistant", reply.ToString())], request.RequestId, chunk with { TokenIds = [.. tokens] });
+                yield return chunk;
             }
         }
-        finally { _busy = false; silo.StreamEnded(); }
+        finally
+        {
+            if (_turn == turn) _turn = null;
+            silo.StreamEnded();
+        }
+    }
+
+    /// <summary>How long a finished turn waits for the store to take it (a store restarting) before the turn fails.</summary>
+    static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Persists the turn, and only then makes it the grain's state: a failed write (the store is down) leaves the
+    /// history as it was, so a retried turn is in it once. The last chunk waits while the store is away (up to
+    /// <see cref="StoreWait"/>), so a stream that ends during a short outage still ends, stored. A store that came
+    /// back with other data (a write lost in the crash: its version differs) is read again and the turn refused.
+    /// </summary>
+    async Task StoreTurnAsync(List<ChatMessageSpec> messages, string requestId, GenerateChunk end)
+    {
+        var before = state.State;
+        state.State = new SessionState
+        {
+            Messages = messages, EngineId = EngineId, Turns = before.Turns + 1, Model = host.ModelName, LastRequestId = requestId, LastTurnEnd = end,
+        };
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try { await state.WriteStateAsync(); return; }
+            catch (InconsistentStateException e)
+            {
+                state.State = before;
+                try { await state.ReadStateAsync(); } catch (Exception) { DeactivateOnIdle(); }
+                throw new SessionStoreUnavailableException($"session '{this.GetPrimaryKeyString()}': the stored session changed ({e.Message}); it was read again, retry the turn");
+            }
+            catch (Exception) when (waited.Elapsed < StoreWait) { await Task.Delay(500); }
+            catch (Exception e)
+            {
+                state.State = before;
+                throw new SessionStoreUnavailableException($"session '{this.GetPrimaryKeyString()}': the session store did not take the turn within {StoreWait.TotalSeconds:F0} s ({e.GetType().Name}: {e.Message}); nothing was stored, retry the turn");
+            }
+        }
     }
 
     public Task<SessionSnapshot?> Get() => Task.FromResult(state.RecordExists
@@ -92,7 +151,7 @@ public sealed class SessionGrain(
 
     public async Task<bool> Delete()
     {
-        if (_busy) throw new SessionBusyException($"session '{this.GetPrimaryKeyString()}' has a turn in progress; wait for it to end");
+        if (_turn is not null) throw new SessionBusyException($"session '{this.GetPrimaryKeyString()}' has a turn in progress; wait for it to end");
         bool existed = state.RecordExists;
         if (existed) await state.ClearStateAsync();
         state.State = new SessionState();

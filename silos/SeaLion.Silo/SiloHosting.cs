@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
@@ -33,6 +34,7 @@ public static class SiloHosting
         silo.Services.AddHostedService<KvEventPublisher>();
         silo.Services.AddSingleton(engine);
         silo.Services.AddSingleton<SiloState>();
+        silo.Services.TryAddSingleton(_ => SessionStoreHealth.InMemory);
         silo.Services.AddClusterLoadMonitor();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.AddPlacementDirector<SessionPlacement, SessionPlacementDirector>();
@@ -44,10 +46,11 @@ public static class SiloHosting
     {
         silo.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
         // A killed host is declared dead within ~2 probe timeouts (4-6 s) instead of Orleans' default ~30 s, so
-        // streams and sessions fail over quickly (ClusterCalls.FailoverBudget bounds the whole retry).
+        // streams and sessions fail over quickly (the gateway's FailoverOptions bound the retry after a cut).
         silo.Configure<ClusterMembershipOptions>(o => { o.ProbeTimeout = TimeSpan.FromSeconds(2); o.NumMissedProbesLimit = 2; });
         silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
         silo.AddRedisGrainStorage(SessionGrain.Storage, o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
+        silo.Services.AddSingleton(_ => new SessionStoreHealth(redis.Connection));
         return silo;
     }
 }

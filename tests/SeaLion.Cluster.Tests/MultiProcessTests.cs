@@ -1,4 +1,5 @@
 using SeaLion.Cli;
+using SeaLion.Cli.Commands;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
@@ -73,8 +74,13 @@ sealed class SealionProcess : IDisposable
 }
 
 /// <summary>redis-server, three `sealion silo` processes (simulated engines) and a `sealion gateway`, on loopback.</summary>
-public sealed class MultiProcessFixture : IAsyncLifetime
+public class MultiProcessFixture : IAsyncLifetime
 {
+    /// <summary>Wall seconds per simulated second of the engines (0.05: a 4,000-token reply in a couple of seconds).</summary>
+    protected virtual double SimTimeScale => 0.05;
+    /// <summary>More options for the gateway.</summary>
+    protected virtual string GatewayArgs => "";
+
     public RedisServer Redis { get; } = new();
     internal List<SealionProcess> Silos { get; } = [];
     internal SealionProcess Gateway { get; private set; } = null!;
@@ -89,11 +95,11 @@ public sealed class MultiProcessFixture : IAsyncLifetime
         {
             int http = Ports.Free();
             Silos.Add(new SealionProcess($"silo{i}", http,
-                $"silo {common} --engine sim --sim-time-scale 0.05 --silo-port {Ports.Free()} --gateway-port {Ports.Free()} --http-port {http}"));
+                $"silo {common} --engine sim --sim-time-scale {SimTimeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)} --silo-port {Ports.Free()} --gateway-port {Ports.Free()} --http-port {http}"));
         }
         foreach (var s in Silos) await s.WaitHealthyAsync(TimeSpan.FromMinutes(2));
         int grpc = Ports.Free(), gwHttp = Ports.Free();
-        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp} --no-auth");
+        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp} --no-auth {GatewayArgs}");
         await Gateway.WaitHealthyAsync(TimeSpan.FromMinutes(2));
         Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         Client = new Inference.InferenceClient(Channel);
@@ -263,44 +269,59 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
     }
 }
 
-/// <summary>A cluster of its own, one of whose silos is killed with SIGKILL under load.</summary>
+/// <summary>A cluster of its own, one of whose silos is killed with SIGKILL under load, early in the streams.</summary>
 public sealed class FailoverTests : IClassFixture<MultiProcessFixture>
 {
     readonly MultiProcessFixture f;
     public FailoverTests(MultiProcessFixture f) => this.f = f;
 
     [Fact]
-    public async Task A_silo_killed_under_32_streamed_chats_loses_no_stream_and_no_conversation()
+    public async Task A_silo_killed_early_under_32_streamed_chats_loses_no_stream_no_token_and_no_conversation()
     {
-        var ids = Enumerable.Range(0, 32).Select(i => $"kill-{i}").ToArray();
-        async Task<(int Tokens, string Text, FinishReason Finish)> Turn(string id, string text, int max)
-        {
-            var r = new ChatRequest { SessionId = id, Sampling = new SamplingParams { Temperature = 0, MaxTokens = max, IgnoreEos = true } };
-            r.Messages.Add(new ChatMessage { Role = "user", Content = text });
-            int n = 0; var sb = new System.Text.StringBuilder(); var finish = FinishReason.Unspecified;
-            await foreach (var c in f.Client.Chat(r).ResponseStream.ReadAllAsync()) { n += c.TokenIds.Count; sb.Append(c.Text); if (c.FinishReason != FinishReason.Unspecified) finish = c.FinishReason; }
-            return (n, sb.ToString(), finish);
-        }
-        var turns = ids.Select(id => Turn(id, $"Ceritakan kisah panjang {id}.", 4000)).ToArray();
-        await Task.Delay(400);
-        f.Silos[1].Kill();
-        var results = await Task.WhenAll(turns);
-        Assert.All(results, r => { Assert.Equal(4000, r.Tokens); Assert.Equal(FinishReason.Length, r.Finish); });
-        // Some of them were cut and resumed (the kill came mid-stream), as the gateway's metrics count.
-        using (var http = new HttpClient())
-        {
-            string metrics = await http.GetStringAsync($"http://127.0.0.1:{f.Gateway.HttpPort}/metrics");
-            var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("sealion_stream_failovers_total{kind=\"chat\"}"));
-            Assert.True(line is not null && double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, "no stream was resumed: " + line);
-        }
-        // Every conversation goes on, with its whole history (the reply as the client received it), elsewhere.
-        for (int i = 0; i < ids.Length; i++)
-        {
-            var s = await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = ids[i] });
-            Assert.Equal(2, s.Messages.Count);
-            Assert.Equal(results[i].Text, s.Messages[1].Content);
-        }
-        var next = await Task.WhenAll(ids.Select(id => Turn(id, "Lanjutkan.", 5)));
-        Assert.All(next, r => Assert.Equal(5, r.Tokens));
+        var r = await BenchFailoverCommand.Measure(f.Client, new Metadata(), "chat", 32, 4000, () => f.Silos[1].Kill(), killAfter: 0.4, reference: true);
+        string why = $"{System.Text.Json.JsonSerializer.Serialize(r)}\n{f.Gateway.Output}";
+        Assert.True(r.Completed == 32 && r.Errors == 0, "streams lost: " + why);
+        Assert.True(r.TokenExact == 32, "a resumed stream differs from the uninterrupted one: " + why);
+        Assert.True(r.SessionsStored == 32 && r.NextTurns == 32, "a conversation lost its reply or its next turn: " + why);
+        // Some were cut and resumed (the kill came mid-stream), as the gateway's metrics count.
+        Assert.True(await Failovers(f, "chat") >= 1, "no stream was resumed: " + why);
+        // The pause is the loss's detection (a load poll unanswered, then the watchdog), not Orleans' 30 s response timeout.
+        Assert.True(r.PauseAtKillMax is null or < 15, "a client waited too long after the kill: " + why);
+    }
+
+    internal static async Task<double> Failovers(MultiProcessFixture f, string kind)
+    {
+        using var http = new HttpClient();
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{f.Gateway.HttpPort}/metrics");
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith($"sealion_stream_failovers_total{{kind=\"{kind}\"}}", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>Slower engines (long streams) and a 5 s failover budget: the budget counts from the cut, not from the request's start.</summary>
+public sealed class LongStreamFixture : MultiProcessFixture
+{
+    protected override double SimTimeScale => 0.3;
+    protected override string GatewayArgs => "--failover-budget-s 5";
+}
+
+public sealed class LateFailoverTests : IClassFixture<LongStreamFixture>
+{
+    readonly LongStreamFixture f;
+    public LateFailoverTests(LongStreamFixture f) => this.f = f;
+
+    [Fact]
+    public async Task A_silo_killed_late_in_long_streams_loses_nothing_though_the_streams_ran_past_the_budget()
+    {
+        // 24 chats and 24 stateless streams of 6,000 tokens (several seconds each); the kill comes 7 s in, past the
+        // 5 s budget: a budget counted from the request's start (the defect) would give up on every cut stream.
+        var chat = BenchFailoverCommand.Measure(f.Client, new Metadata(), "chat", 24, 6000, () => f.Silos[2].Kill(), killAfter: 7, reference: true);
+        var generate = BenchFailoverCommand.Measure(f.Client, new Metadata(), "generate", 24, 6000, null, killAfter: 0, reference: true);
+        var both = await Task.WhenAll(chat, generate);
+        string why = $"{System.Text.Json.JsonSerializer.Serialize(both)}\n{f.Gateway.Output}";
+        Assert.True(both.All(r => !r.Lost && r.Errors == 0), "lost: " + why);
+        Assert.True(both[0].KillAt > 5 && both.Max(r => r.Duration) > both[0].KillAt, "the kill did not come late in the streams: " + why);
+        Assert.True(await FailoverTests.Failovers(f, "chat") + await FailoverTests.Failovers(f, "generate") >= 1, "no stream was resumed: " + why);
+        Assert.True(both.All(r => r.PauseAtKillMax is null or < 15), "a client waited too long after the kill: " + why);
     }
 }

@@ -16,6 +16,7 @@ public sealed class PlacementDirectorTests
     {
         public Dictionary<SiloAddress, SiloLoadSample> Map { get; } = [];
         public IReadOnlyDictionary<SiloAddress, SiloLoadSample> Samples => Map;
+        public long LossEpoch => 0;
     }
 
     sealed class Context(SiloAddress[] silos) : IPlacementContext

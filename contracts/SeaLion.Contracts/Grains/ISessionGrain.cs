@@ -76,3 +76,11 @@ public sealed class SessionBusyException : Exception
     public SessionBusyException() { }
     public SessionBusyException(string message) : base(message) { }
 }
+
+/// <summary>The session store (Redis) could not read or write a session: nothing changed; retry after a moment.</summary>
+[GenerateSerializer]
+public sealed class SessionStoreUnavailableException : Exception
+{
+    public SessionStoreUnavailableException() { }
+    public SessionStoreUnavailableException(string message) : base(message) { }
+}

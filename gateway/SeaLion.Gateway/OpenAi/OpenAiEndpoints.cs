@@ -99,6 +99,11 @@ public static class OpenAiEndpoints
         catch (SessionBusyException e) { error = new OpenAiException(409, e.Message, SessionHeader, "conflict_error", "session_busy"); }
         catch (RateLimitedException e) when (!ctx.Response.HasStarted) { await RateLimited(ctx, e).ExecuteAsync(ctx); return; }
         catch (NoEngineException e) { error = new OpenAiException(503, e.Message, type: "service_unavailable", code: "no_engine"); }
+        catch (Exception e) when (ClusterCalls.Unavailable(e) is { } u)
+        {
+            if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = u.RetryAfterSeconds.ToString();
+            error = new OpenAiException(503, u.Message, type: "service_unavailable", code: e is SessionStoreUnavailableException ? "session_store_unavailable" : "stream_lost");
+        }
         catch (Exception e) { error = new OpenAiException(500, "the server failed: " + e.Message, type: "server_error"); }
         if (error is null) return;
         if (!ctx.Response.HasStarted)

@@ -64,7 +64,7 @@ public sealed class SessionPlacementDirector(ILoadView loads) : IPlacementDirect
                 double score;
                 if (samples.TryGetValue(silo, out var s))
                 {
-                    if (s.Report.Draining) continue;
+                    if (s.Report.Draining || s.Unreachable) continue;   // leaving, or perhaps dead: not a new home
                     score = Score(s.Report, Pending(silo, s.FetchStarted));
                 }
                 else score = Score(new SiloLoadReport(silo.ToParsableString(), false, 0, [new EngineLoadReport("", 0, 0, 1, 1, 0, false)]), Pending(silo, long.MinValue));
