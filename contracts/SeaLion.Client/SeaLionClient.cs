@@ -15,9 +15,11 @@ namespace SeaLion.Client;
 /// options are set, the call's deadline and the caller's <see cref="CancellationToken"/>.</para>
 /// <para>Retries: a call that fails with UNAVAILABLE (no engine serves, or the gateway cannot be reached) or a transient
 /// transport failure before its first response is started again, up to <see cref="SeaLionClientOptions.MaxRetries"/>
-/// times, with exponential backoff and jitter, within the call's deadline. Once a streamed generation has delivered
-/// its first chunk, a failure is thrown as a <see cref="SeaLionException"/> with
-/// <see cref="SeaLionException.AfterFirstToken"/> set: the server cannot resume a generation yet.</para>
+/// times, with exponential backoff and jitter, within the call's deadline, on the next gateway when
+/// <see cref="SeaLionClientOptions.FallbackAddresses"/> names others. Once a streamed generation has delivered its
+/// first chunk, such a failure (its gateway died) is resumed through the next gateway from the last token received,
+/// token-exact (<see cref="SeaLionClientOptions.ResumeStreams"/>); other failures, and resumes past MaxRetries, are
+/// thrown as a <see cref="SeaLionException"/> with <see cref="SeaLionException.AfterFirstToken"/> set.</para>
 /// <para>Errors are thrown as <see cref="SeaLionException"/> (status code and the server's message); cancellation through
 /// the token as <see cref="OperationCanceledException"/>. Cancelling, or leaving an <c>await foreach</c> early, ends
 /// the server stream and the server aborts the generation.</para>
@@ -26,8 +28,10 @@ public sealed class SeaLionClient : IDisposable
 {
     const string TenantHeader = "x-sealion-tenant";
 
-    readonly V1.Inference.InferenceClient _client;
-    readonly GrpcChannel? _ownedChannel;
+    /// <summary>One client per gateway address (<see cref="SeaLionClientOptions.Address"/>, then the fallbacks).</summary>
+    readonly V1.Inference.InferenceClient[] _clients;
+    readonly GrpcChannel[] _ownedChannels = [];
+    int _current;
     readonly SeaLionClientOptions _options;
     int _disposed;
 
@@ -37,14 +41,15 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Clone();
         _options.Validate();
-        _ownedChannel = CreateChannel(_options.Address);
-        _client = new V1.Inference.InferenceClient(_ownedChannel);
+        _ownedChannels = [.. new[] { _options.Address }.Concat(_options.FallbackAddresses).Select(CreateChannel)];
+        _clients = [.. _ownedChannels.Select(c => new V1.Inference.InferenceClient(c))];
     }
 
     /// <summary>A client with its own channel to <paramref name="address"/> and default options.</summary>
     public SeaLionClient(Uri address) : this(new SeaLionClientOptions { Address = address }) { }
 
-    /// <summary>A client over an existing channel, which it does not dispose. <see cref="SeaLionClientOptions.Address"/> is ignored.</summary>
+    /// <summary>A client over an existing channel, which it does not dispose. <see cref="SeaLionClientOptions.Address"/> and
+    /// <see cref="SeaLionClientOptions.FallbackAddresses"/> are ignored.</summary>
     public SeaLionClient(GrpcChannel channel, SeaLionClientOptions? options = null)
         : this((channel ?? throw new ArgumentNullException(nameof(channel))).CreateCallInvoker(), options) { }
 
@@ -55,7 +60,16 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(callInvoker);
         _options = options?.Clone() ?? new SeaLionClientOptions();
         _options.ValidateCallSettings();
-        _client = new V1.Inference.InferenceClient(callInvoker);
+        _clients = [new V1.Inference.InferenceClient(callInvoker)];
+    }
+
+    /// <summary>The gateway calls go to now; a transient failure there moves on to the next (<see cref="Advance"/>).</summary>
+    int CurrentIndex => Volatile.Read(ref _current) % _clients.Length;
+
+    /// <summary>Moves past the gateway at <paramref name="failed"/> (once, however many calls saw it fail).</summary>
+    void Advance(int failed)
+    {
+        if (_clients.Length > 1) Interlocked.CompareExchange(ref _current, (failed + 1) % _clients.Length, failed);
     }
 
     /// <summary>The options in force (a copy taken at construction; changing it has no effect).</summary>
@@ -96,7 +110,7 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(prompt);
         var request = NewGenerateRequest(options);
         request.Text = prompt;
-        return StreamAsync(o => _client.Generate(request, o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams a generation for a prompt given as token ids (used exactly as given).</summary>
@@ -111,7 +125,7 @@ public sealed class SeaLionClient : IDisposable
         var request = NewGenerateRequest(options);
         request.TokenIds = new V1.TokenIds();
         request.TokenIds.Ids.AddRange(tokenIds);
-        return StreamAsync(o => _client.Generate(request, o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams the next turn of a server-side conversation: the messages join the session's history (created on
@@ -132,11 +146,13 @@ public sealed class SeaLionClient : IDisposable
         {
             Model = options?.Model ?? _options.Model ?? "",
             SessionId = sessionId,
-            Sampling = options?.ToSampling() ?? new V1.SamplingParams(),
-            RequestId = options?.RequestId ?? "",
+            Sampling = Seeded(options?.ToSampling() ?? new V1.SamplingParams()),
+            // An id of the client's, so a retry of this turn through another gateway (before or after its first token)
+            // is known to the session as the same turn, which it takes over, and not refused as a second one.
+            RequestId = options?.RequestId ?? Guid.NewGuid().ToString("N"),
         };
         request.Messages.AddRange(messages.Select(m => (m ?? throw new ArgumentException("messages holds null", nameof(messages))).ToWire()));
-        return StreamAsync(o => _client.Chat(request, o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Chat(Resumed(request, resume), o), options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams the next turn of a conversation for one user message (see <see cref="ChatAsync(string, IEnumerable{ChatMessage}, GenerationOptions?, CancellationToken)"/>).</summary>
@@ -192,7 +208,7 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(sessionId);
         try
         {
-            var s = await UnaryAsync(o => _client.GetSessionAsync(new V1.GetSessionRequest { SessionId = sessionId }, o), cancellationToken).ConfigureAwait(false);
+            var s = await UnaryAsync((c, o) => c.GetSessionAsync(new V1.GetSessionRequest { SessionId = sessionId }, o), cancellationToken).ConfigureAwait(false);
             return new ChatSession(s.SessionId, s.Model, s.Messages.Select(ChatMessage.FromWire).ToArray());
         }
         catch (SeaLionException e) when (e.StatusCode == SeaLionStatusCode.NotFound) { return null; }
@@ -205,7 +221,7 @@ public sealed class SeaLionClient : IDisposable
     public async Task<bool> DeleteSessionAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sessionId);
-        var r = await UnaryAsync(o => _client.DeleteSessionAsync(new V1.DeleteSessionRequest { SessionId = sessionId }, o), cancellationToken).ConfigureAwait(false);
+        var r = await UnaryAsync((c, o) => c.DeleteSessionAsync(new V1.DeleteSessionRequest { SessionId = sessionId }, o), cancellationToken).ConfigureAwait(false);
         return r.Deleted;
     }
 
@@ -218,7 +234,7 @@ public sealed class SeaLionClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(text);
         var request = new V1.TokenizeRequest { Model = model ?? _options.Model ?? "", Text = text, AddBos = addBos };
-        var r = await UnaryAsync(o => _client.TokenizeAsync(request, o), cancellationToken).ConfigureAwait(false);
+        var r = await UnaryAsync((c, o) => c.TokenizeAsync(request, o), cancellationToken).ConfigureAwait(false);
         return r.TokenIds.ToArray();
     }
 
@@ -232,7 +248,7 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(tokenIds);
         var request = new V1.DetokenizeRequest { Model = model ?? _options.Model ?? "", SkipSpecialTokens = skipSpecialTokens };
         request.TokenIds.AddRange(tokenIds);
-        var r = await UnaryAsync(o => _client.DetokenizeAsync(request, o), cancellationToken).ConfigureAwait(false);
+        var r = await UnaryAsync((c, o) => c.DetokenizeAsync(request, o), cancellationToken).ConfigureAwait(false);
         return r.Text;
     }
 
@@ -240,14 +256,14 @@ public sealed class SeaLionClient : IDisposable
     /// <param name="cancellationToken">Cancels the call.</param>
     public async Task<IReadOnlyList<ModelInfo>> ListModelsAsync(CancellationToken cancellationToken = default)
     {
-        var r = await UnaryAsync(o => _client.ListModelsAsync(new V1.ListModelsRequest(), o), cancellationToken).ConfigureAwait(false);
+        var r = await UnaryAsync((c, o) => c.ListModelsAsync(new V1.ListModelsRequest(), o), cancellationToken).ConfigureAwait(false);
         return r.Models.Select(m => new ModelInfo(m.Name, m.ContextLength, m.VocabSize)).ToArray();
     }
 
     /// <summary>Closes the channel the client created (a channel or call invoker passed in stays open).</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _ownedChannel?.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) foreach (var c in _ownedChannels) c.Dispose();
     }
 
     // ---------------------------------------------------------------- the machinery
@@ -255,9 +271,44 @@ public sealed class SeaLionClient : IDisposable
     V1.GenerateRequest NewGenerateRequest(GenerationOptions? options) => new()
     {
         Model = options?.Model ?? _options.Model ?? "",
-        Sampling = options?.ToSampling() ?? new V1.SamplingParams(),
+        Sampling = Seeded(options?.ToSampling() ?? new V1.SamplingParams()),
         RequestId = options?.RequestId ?? "",
     };
+
+    /// <summary>A seed for a sampled request that has none, so a resumed stream draws what the lost one would have
+    /// (greedy requests need none). Only when streams are resumed.</summary>
+    V1.SamplingParams Seeded(V1.SamplingParams p)
+    {
+        if (_options.ResumeStreams && !p.HasSeed && !(p.HasTemperature && p.Temperature == 0)) p.Seed = Random.Shared.NextInt64(long.MaxValue);
+        return p;
+    }
+
+    /// <summary>What a stream delivered so far, for resuming it through another gateway.</summary>
+    sealed class Received
+    {
+        public readonly List<int> Tokens = [];
+        public readonly System.Text.StringBuilder Text = new();
+        public string RequestId = "";
+    }
+
+    static V1.GenerateRequest Resumed(V1.GenerateRequest request, Received? resume)
+    {
+        if (resume is null) return request;
+        var r = request.Clone();
+        r.ResumeTokenIds.AddRange(resume.Tokens);
+        if (r.RequestId.Length == 0) r.RequestId = resume.RequestId;
+        return r;
+    }
+
+    static V1.ChatRequest Resumed(V1.ChatRequest request, Received? resume)
+    {
+        if (resume is null) return request;
+        var r = request.Clone();
+        r.ResumeTokenIds.AddRange(resume.Tokens);
+        r.ResumeText = resume.Text.ToString();
+        if (r.RequestId.Length == 0) r.RequestId = resume.RequestId;   // the id the gateway gave the turn (echoed in every chunk)
+        return r;
+    }
 
     /// <summary>The headers every call carries.</summary>
     Metadata? Headers()
@@ -326,20 +377,22 @@ public sealed class SeaLionClient : IDisposable
             ? new SeaLionException(SeaLionStatusCode.DeadlineExceeded, "the call's deadline passed", afterFirstToken, attempts, e)
             : new SeaLionException(SeaLionStatusCode.Cancelled, "the call was cancelled by the channel: " + e.Message, afterFirstToken, attempts, e);
 
-    async Task<T> UnaryAsync<T>(Func<CallOptions, AsyncUnaryCall<T>> start, CancellationToken ct)
+    async Task<T> UnaryAsync<T>(Func<V1.Inference.InferenceClient, CallOptions, AsyncUnaryCall<T>> start, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var deadline = Deadline(null);
         for (int attempt = 1; ; attempt++)
         {
+            int index = CurrentIndex;
             try
             {
-                using var call = start(CallOptions(deadline, ct));
+                using var call = start(_clients[index], CallOptions(deadline, ct));
                 return await call.ResponseAsync.ConfigureAwait(false);
             }
             catch (RpcException e)
             {
                 if (!ShouldRetry(e, attempt, deadline, ct, out var delay)) throw Map(e, false, attempt, deadline, ct);
+                Advance(index);
                 await Task.Delay(delay, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
@@ -349,56 +402,66 @@ public sealed class SeaLionClient : IDisposable
         }
     }
 
-    enum Step { Item, End, Retry }
-
-    /// <summary>A server stream with retries until its first response; the call is disposed (so the server stream ends)
-    /// however the enumeration ends.</summary>
-    async IAsyncEnumerable<GenerationChunk> StreamAsync(Func<CallOptions, AsyncServerStreamingCall<V1.GenerateResponse>> start, TimeSpan? perCallDeadline,
-        [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// A server stream: a transient failure before its first response is retried (on the next gateway, if there are
+    /// several); one after it is resumed (<see cref="SeaLionClientOptions.ResumeStreams"/>) through the next gateway
+    /// with what was received, up to <see cref="SeaLionClientOptions.MaxRetries"/> times. The call is disposed (so the
+    /// server stream ends) however the enumeration ends.
+    /// </summary>
+    async IAsyncEnumerable<GenerationChunk> StreamAsync(Func<V1.Inference.InferenceClient, Received?, CallOptions, AsyncServerStreamingCall<V1.GenerateResponse>> start,
+        TimeSpan? perCallDeadline, [EnumeratorCancellation] CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var deadline = Deadline(perCallDeadline);
+        var received = new Received();
+        bool any = false;
+        int attempt = 1, resumes = 0;
         AsyncServerStreamingCall<V1.GenerateResponse>? call = null;
         try
         {
-            int attempt = 1;
-            Step step;
             while (true)
             {
-                call = start(CallOptions(deadline, ct));
-                (step, var delay) = await MoveNextAsync(call, afterFirst: false, attempt, deadline, ct).ConfigureAwait(false);
-                if (step != Step.Retry) break;
+                int index = CurrentIndex;
+                call = start(_clients[index], any ? received : null, CallOptions(deadline, ct));
+                TimeSpan delay;
+                while (true)
+                {
+                    RpcException? failure = null;
+                    bool has = false;
+                    try { has = await call.ResponseStream.MoveNext(ct).ConfigureAwait(false); }
+                    catch (RpcException e) { failure = e; }
+                    catch (OperationCanceledException e) when (!ct.IsCancellationRequested) { throw FromChannelCancel(e, deadline, any, attempt); }
+                    if (failure is not null)
+                    {
+                        if (!any)
+                        {
+                            if (!ShouldRetry(failure, attempt, deadline, ct, out delay)) throw Map(failure, false, attempt, deadline, ct);
+                            attempt++;
+                        }
+                        else
+                        {
+                            if (!_options.ResumeStreams || !ShouldRetry(failure, resumes + 1, deadline, ct, out delay)) throw Map(failure, true, attempt + resumes, deadline, ct);
+                            resumes++;
+                        }
+                        Advance(index);
+                        break;
+                    }
+                    if (!has) yield break;
+                    var r = call.ResponseStream.Current;
+                    any = true;
+                    received.Tokens.AddRange(r.TokenIds);
+                    received.Text.Append(r.Text);
+                    if (received.RequestId.Length == 0) received.RequestId = r.RequestId;
+                    yield return GenerationChunk.FromWire(r);
+                }
                 call.Dispose();
                 call = null;
                 await Task.Delay(delay, ct).ConfigureAwait(false);
-                attempt++;
-            }
-            while (step == Step.Item)
-            {
-                yield return GenerationChunk.FromWire(call.ResponseStream.Current);
-                (step, _) = await MoveNextAsync(call, afterFirst: true, attempt, deadline, ct).ConfigureAwait(false);
             }
         }
         finally
         {
             call?.Dispose();
-        }
-    }
-
-    async Task<(Step, TimeSpan)> MoveNextAsync(AsyncServerStreamingCall<V1.GenerateResponse> call, bool afterFirst, int attempt, DateTime? deadline, CancellationToken ct)
-    {
-        try
-        {
-            return (await call.ResponseStream.MoveNext(ct).ConfigureAwait(false) ? Step.Item : Step.End, default);
-        }
-        catch (RpcException e)
-        {
-            if (!afterFirst && ShouldRetry(e, attempt, deadline, ct, out var delay)) return (Step.Retry, delay);
-            throw Map(e, afterFirst, attempt, deadline, ct);
-        }
-        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
-        {
-            throw FromChannelCancel(e, deadline, afterFirst, attempt);
         }
     }
 

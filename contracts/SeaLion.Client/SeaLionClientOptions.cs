@@ -7,6 +7,16 @@ public sealed class SeaLionClientOptions
     /// Default <c>http://127.0.0.1:50051</c>, where <c>./sealion serve</c> listens.</summary>
     public Uri Address { get; set; } = new("http://127.0.0.1:50051");
 
+    /// <summary>Other gateways of the same cluster, tried in order after <see cref="Address"/>: a call that cannot reach
+    /// a gateway, or a stream whose gateway is lost mid-way, goes on through the next (round robin). Empty by default.</summary>
+    public IList<Uri> FallbackAddresses { get; set; } = [];
+
+    /// <summary>Resume a streamed generation or chat turn whose gateway was lost after its first token: the client sends
+    /// the same request again, with the tokens (and text) it already received, through the next gateway, and the
+    /// cluster continues after them, token-exact. For that a sampled request without a seed gets a random one from
+    /// the client. Default true; false reports such a failure with <see cref="SeaLionException.AfterFirstToken"/>.</summary>
+    public bool ResumeStreams { get; set; } = true;
+
     /// <summary>Sent as <c>authorization: Bearer &lt;key&gt;</c> metadata on every call when set.</summary>
     public string? ApiKey { get; set; }
 
@@ -39,6 +49,9 @@ public sealed class SeaLionClientOptions
         if (Address is null) throw new ArgumentException("SeaLionClientOptions.Address is required", nameof(Address));
         if (!Address.IsAbsoluteUri || (Address.Scheme != Uri.UriSchemeHttp && Address.Scheme != Uri.UriSchemeHttps))
             throw new ArgumentException($"SeaLionClientOptions.Address must be an absolute http:// or https:// URI, got '{Address}'", nameof(Address));
+        foreach (var a in FallbackAddresses ?? throw new ArgumentException("SeaLionClientOptions.FallbackAddresses must not be null", nameof(FallbackAddresses)))
+            if (a is null || !a.IsAbsoluteUri || (a.Scheme != Uri.UriSchemeHttp && a.Scheme != Uri.UriSchemeHttps))
+                throw new ArgumentException($"SeaLionClientOptions.FallbackAddresses must hold absolute http:// or https:// URIs, got '{a}'", nameof(FallbackAddresses));
         ValidateCallSettings();
     }
 
@@ -53,5 +66,10 @@ public sealed class SeaLionClientOptions
         if (Tenant is { Length: 0 }) throw new ArgumentException("Tenant must be null or non-empty", nameof(Tenant));
     }
 
-    internal SeaLionClientOptions Clone() => (SeaLionClientOptions)MemberwiseClone();
+    internal SeaLionClientOptions Clone()
+    {
+        var c = (SeaLionClientOptions)MemberwiseClone();
+        c.FallbackAddresses = [.. FallbackAddresses ?? []];
+        return c;
+    }
 }

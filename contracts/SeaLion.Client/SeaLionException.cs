@@ -81,7 +81,7 @@ public sealed class SeaLionException : Exception
     static string Describe(SeaLionStatusCode code, string detail, bool afterFirstToken, int attempts)
     {
         string s = $"{code}: {detail}";
-        if (afterFirstToken) s += " (the stream failed after its first token; generations cannot be resumed)";
+        if (afterFirstToken) s += " (the stream failed after its first token and was not resumed)";
         if (attempts > 1) s += $" (after {attempts} attempts)";
         return s;
     }

@@ -18,6 +18,9 @@ public sealed record FailoverOptions(TimeSpan Budget)
     public static readonly FailoverOptions Default = new(TimeSpan.FromSeconds(45));
 }
 
+/// <summary>What a client already received of a stream it resumes through this gateway (its previous gateway died).</summary>
+public sealed record Resume(int[] TokenIds, string? Text);
+
 /// <summary>No engine in the cluster can take a request (none reported, all draining or failed).</summary>
 public sealed class NoEngineException() : Exception("no engine is serving: the cluster has no healthy silo");
 
@@ -78,10 +81,10 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     static SamplingSpec Seeded(SamplingSpec s) => s.Seed is null && s.Temperature > 0 ? s with { Seed = Random.Shared.NextInt64() } : s;
 
     /// <summary>What a resumable stream has delivered so far: the tokens, and their text where resuming needs it (chat).</summary>
-    sealed class Delivered(bool keepText)
+    sealed class Delivered(bool keepText, Resume? resume)
     {
-        readonly List<int> _tokens = [];
-        readonly StringBuilder? _text = keepText ? new() : null;
+        readonly List<int> _tokens = [.. resume?.TokenIds ?? []];
+        readonly StringBuilder? _text = keepText ? new(resume?.Text ?? "") : null;
         public void Add(GenerateChunk c) { _tokens.AddRange(c.TokenIds); _text?.Append(c.Text); }
         public int[]? ResumeTokens => _tokens.Count > 0 ? _tokens.ToArray() : null;
         public string? ResumeText => _tokens.Count > 0 ? _text?.ToString() : null;
@@ -94,10 +97,10 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     /// passed since the cut. A wait that is abandoned is never awaited again: the Orleans call behind it may only
     /// end at its response timeout, and its enumerator is disposed in the background.
     /// </summary>
-    async IAsyncEnumerable<GenerateChunk> Resumable(string kind, bool keepText, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
+    async IAsyncEnumerable<GenerateChunk> Resumable(string kind, bool keepText, Resume? resume, Func<Delivered, string?, Task<(string Target, IAsyncEnumerable<GenerateChunk> Stream, IDisposable? Lease)>> open,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        var delivered = new Delivered(keepText);
+        var delivered = new Delivered(keepText, resume);
         string? avoid = null, lastFailed = null;
         long lastChunk = Stopwatch.GetTimestamp();
         bool resumed = false;
@@ -177,10 +180,10 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
         });
     }
 
-    public IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, CancellationToken ct)
+    public IAsyncEnumerable<GenerateChunk> Generate(int[] promptIds, SamplingSpec sampling, string requestId, CancellationToken ct, Resume? resume = null)
     {
         sampling = Seeded(sampling);
-        return Resumable("generate", keepText: false, async (delivered, avoid) =>
+        return Resumable("generate", keepText: false, resume, async (delivered, avoid) =>
         {
             string engineId = await router.PickAsync(promptIds, ct, avoid) ?? throw new NoEngineException();
             // The engine's id for this attempt: unique, so a resumed attempt never meets the one it replaces (which may
@@ -194,10 +197,10 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
     /// A turn through the session grain. If its silo is lost the grain reactivates on a live one (its history is
     /// the stored one: the cut turn was not persisted) and the turn resumes after what was sent.
     /// </summary>
-    public IAsyncEnumerable<GenerateChunk> Chat(string sessionKey, ChatMessageSpec[] messages, SamplingSpec sampling, string requestId, CancellationToken ct)
+    public IAsyncEnumerable<GenerateChunk> Chat(string sessionKey, ChatMessageSpec[] messages, SamplingSpec sampling, string requestId, CancellationToken ct, Resume? resume = null)
     {
         sampling = Seeded(sampling);
-        return Resumable("chat", keepText: true, (delivered, _) => Task.FromResult<(string, IAsyncEnumerable<GenerateChunk>, IDisposable?)>((sessionKey,
+        return Resumable("chat", keepText: true, resume, (delivered, _) => Task.FromResult<(string, IAsyncEnumerable<GenerateChunk>, IDisposable?)>((sessionKey,
             grains.GetGrain<ISessionGrain>(sessionKey).Chat(new ChatTurnRequest(requestId, messages, sampling, delivered.ResumeTokens, delivered.ResumeText)), null)), ct);
     }
 

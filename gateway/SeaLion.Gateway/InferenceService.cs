@@ -35,7 +35,8 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         var sampling = ToSpec(request.Sampling);
         if (cluster.CheckFits(ids.Length, sampling.MaxTokens) is { } tooLong) throw Invalid(tooLong);
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
-        await Stream(cluster.Generate(ids, sampling, requestId, context.CancellationToken), requestId, responses, context);
+        var resume = ReadResume(request.ResumeTokenIds, null, sampling);
+        await Stream(cluster.Generate(ids, sampling, requestId, context.CancellationToken, resume), requestId, responses, context);
     }
 
     public override async Task Chat(ChatRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
@@ -45,8 +46,10 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         var messages = request.Messages.Select(m => new ChatMessageSpec(m.Role, m.Content)).ToArray();
         if (ChatLimits.Check(messages) is { } error) throw Invalid(error);
         var sampling = ToSpec(request.Sampling);
+        if (request.ResumeTokenIds.Count > 0 && request.RequestId.Length == 0) throw Invalid("resume_token_ids needs the request_id of the turn it resumes");
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
-        await Stream(cluster.Chat(key, messages, sampling, requestId, context.CancellationToken), requestId, responses, context);
+        var resume = ReadResume(request.ResumeTokenIds, request.ResumeText, sampling);
+        await Stream(cluster.Chat(key, messages, sampling, requestId, context.CancellationToken, resume), requestId, responses, context);
     }
 
     public override async Task<Session> GetSession(GetSessionRequest request, ServerCallContext context)
@@ -119,6 +122,21 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
     void CheckModel(string name)
     {
         if (name.Length > 0 && name != model.Name) throw new RpcException(new Status(StatusCode.NotFound, $"model '{name}' is not served; this cluster serves '{model.Name}'"));
+    }
+
+    /// <summary>A stream resumed by the client (its gateway died): null when it resumes nothing; checked like a prompt.</summary>
+    Resume? ReadResume(IReadOnlyList<int> tokens, string? text, SamplingSpec sampling)
+    {
+        if (tokens.Count == 0)
+        {
+            if (!string.IsNullOrEmpty(text)) throw Invalid("resume_text is set without resume_token_ids");
+            return null;
+        }
+        if (tokens.Count >= sampling.MaxTokens && sampling.MaxTokens > 0)
+            throw Invalid($"resume_token_ids has {tokens.Count} tokens; a resumed stream has fewer than max_tokens ({sampling.MaxTokens})");
+        if (cluster.CheckIds(tokens, "resume_token_ids") is { } bad) throw Invalid(bad);
+        if (text is { Length: > ChatLimits.MaxMessageChars }) throw Invalid($"resume_text has {text.Length} characters; the limit is {ChatLimits.MaxMessageChars}");
+        return new Resume(tokens.ToArray(), text);
     }
 
     static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));

@@ -238,10 +238,10 @@ public sealed class ClientTests(ClusterFixture cluster) : IDisposable
     }
 
     [Fact]
-    public async Task A_failure_after_the_first_token_is_surfaced_not_retried()
+    public async Task A_failure_after_the_first_token_is_surfaced_when_resumption_is_off()
     {
         string tenant = NewId("cut");
-        using var cut = cluster.NewClient(o => o.Tenant = tenant);
+        using var cut = cluster.NewClient(o => { o.Tenant = tenant; o.ResumeStreams = false; });
         int tokens = 0;
         var e = await Assert.ThrowsAsync<SeaLionException>(async () =>
         {
@@ -253,6 +253,23 @@ public sealed class ClientTests(ClusterFixture cluster) : IDisposable
         Assert.True(tokens < 8000);
         Assert.NotEqual(SeaLionStatusCode.OK, e.StatusCode);
         Assert.Equal(1, cluster.CallsFor(tenant));
+        await AssertEngineIdle();
+    }
+
+    [Fact]
+    public async Task A_stream_cut_every_time_is_resumed_MaxRetries_times_then_surfaced()
+    {
+        string tenant = NewId("cut");
+        using var cut = cluster.NewClient(o => { o.Tenant = tenant; o.MaxRetries = 2; });
+        int tokens = 0;
+        var e = await Assert.ThrowsAsync<SeaLionException>(async () =>
+        {
+            await foreach (var c in cut.GenerateAsync(Prompt, new GenerationOptions { MaxTokens = 8000, IgnoreEos = true }))
+                tokens += c.TokenIds.Count;
+        });
+        Assert.True(e.AfterFirstToken);
+        Assert.Equal(3, cluster.CallsFor(tenant));   // the first call and two resumptions, each cut 200 ms in
+        Assert.True(tokens is > 0 and < 8000);
         await AssertEngineIdle();
     }
 

@@ -11,6 +11,7 @@ namespace SeaLion.Client.Tests;
 sealed class ScriptedInvoker : CallInvoker
 {
     public List<(string Method, CallOptions Options)> Calls { get; } = new();
+    public List<object> Requests { get; } = new();
     /// <summary>Per streaming call (in order): the responses, then the error that ends the stream (null = a clean end).</summary>
     public Queue<(V1.GenerateResponse[] Responses, RpcException? Error)> Streams { get; } = new();
     public Queue<Func<object>> Unary { get; } = new();
@@ -18,6 +19,7 @@ sealed class ScriptedInvoker : CallInvoker
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
         Calls.Add((method.FullName, options));
+        Requests.Add(request!);
         var (responses, error) = Streams.Dequeue();
         var reader = new Reader<TResponse>(responses.Cast<TResponse>().ToArray(), error);
         return new AsyncServerStreamingCall<TResponse>(reader, Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => new Metadata(), () => { });
@@ -152,7 +154,7 @@ public sealed class UnitTests
     }
 
     [Fact]
-    public async Task Unavailable_before_the_first_chunk_is_retried_and_after_it_is_surfaced()
+    public async Task Unavailable_before_the_first_chunk_is_retried_and_after_it_resumed_from_the_last_token()
     {
         var invoker = new ScriptedInvoker();
         invoker.Streams.Enqueue(([], Unavailable));
@@ -162,14 +164,33 @@ public sealed class UnitTests
         Assert.Equal("ab", (await client.GenerateTextAsync("Halo")).Text);
         Assert.Equal(3, invoker.Calls.Count);
 
+        // Cut after the first token: the same request again, with the token received, and the stream goes on.
+        invoker.Calls.Clear();
+        invoker.Requests.Clear();
+        invoker.Streams.Enqueue(([Token(1, "a")], Unavailable));
+        invoker.Streams.Enqueue(([Token(2, "b", last: true)], null));
+        var r = await client.GenerateTextAsync("Halo", new GenerationOptions { Temperature = 0.7 });
+        Assert.Equal("ab", r.Text);
+        Assert.Equal([1, 2], r.TokenIds);
+        var (first, resumed) = ((V1.GenerateRequest)invoker.Requests[0], (V1.GenerateRequest)invoker.Requests[1]);
+        Assert.Empty(first.ResumeTokenIds);
+        Assert.Equal([1], resumed.ResumeTokenIds);
+        Assert.Equal("r", resumed.RequestId);   // the id the server gave it
+        Assert.True(first.Sampling.HasSeed);   // a sampled request gets a seed, so the resumed one draws the same
+        Assert.Equal(first.Sampling.Seed, resumed.Sampling.Seed);
+
+        // With resumption off, the failure is surfaced.
+        var options = Fast();
+        options.ResumeStreams = false;
+        using var plain = new SeaLionClient(invoker, options);
         invoker.Calls.Clear();
         invoker.Streams.Enqueue(([Token(1, "a")], Unavailable));
         var seen = new List<GenerationChunk>();
-        var e = await Assert.ThrowsAsync<SeaLionException>(async () => { await foreach (var c in client.GenerateAsync("Halo")) seen.Add(c); });
+        var e = await Assert.ThrowsAsync<SeaLionException>(async () => { await foreach (var c in plain.GenerateAsync("Halo")) seen.Add(c); });
         Assert.Single(seen);
         Assert.Equal(SeaLionStatusCode.Unavailable, e.StatusCode);
         Assert.True(e.AfterFirstToken);
-        Assert.Contains("cannot be resumed", e.Message);
+        Assert.Contains("was not resumed", e.Message);
         Assert.Single(invoker.Calls);
     }
 

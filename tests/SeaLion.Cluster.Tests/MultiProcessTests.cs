@@ -80,6 +80,10 @@ public class MultiProcessFixture : IAsyncLifetime
     protected virtual double SimTimeScale => 0.05;
     /// <summary>More options for the gateway.</summary>
     protected virtual string GatewayArgs => "";
+    /// <summary>How many gateways (each its own process) front the silos.</summary>
+    protected virtual int GatewayCount => 1;
+    internal List<SealionProcess> Gateways { get; } = [];
+    public List<int> GrpcPorts { get; } = [];
 
     public RedisServer Redis { get; } = new();
     internal List<SealionProcess> Silos { get; } = [];
@@ -98,17 +102,22 @@ public class MultiProcessFixture : IAsyncLifetime
                 $"silo {common} --engine sim --sim-time-scale {SimTimeScale.ToString(System.Globalization.CultureInfo.InvariantCulture)} --silo-port {Ports.Free()} --gateway-port {Ports.Free()} --http-port {http}"));
         }
         foreach (var s in Silos) await s.WaitHealthyAsync(TimeSpan.FromMinutes(2));
-        int grpc = Ports.Free(), gwHttp = Ports.Free();
-        Gateway = new SealionProcess("gateway", gwHttp, $"gateway {common} --grpc-port {grpc} --http-port {gwHttp} --no-auth {GatewayArgs}");
-        await Gateway.WaitHealthyAsync(TimeSpan.FromMinutes(2));
-        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        for (int g = 0; g < GatewayCount; g++)
+        {
+            int port = Ports.Free(), gwHttp = Ports.Free();
+            Gateways.Add(new SealionProcess(g == 0 ? "gateway" : $"gateway{g}", gwHttp, $"gateway {common} --grpc-port {port} --http-port {gwHttp} --no-auth {GatewayArgs}"));
+            GrpcPorts.Add(port);
+        }
+        foreach (var g in Gateways) await g.WaitHealthyAsync(TimeSpan.FromMinutes(2));
+        Gateway = Gateways[0];
+        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{GrpcPorts[0]}");
         Client = new Inference.InferenceClient(Channel);
     }
 
     public Task DisposeAsync()
     {
         Channel?.Dispose();
-        Gateway?.Dispose();
+        foreach (var g in Gateways) g.Dispose();
         foreach (var s in Silos) s.Dispose();
         Redis.Dispose();
         return Task.CompletedTask;
