@@ -21,6 +21,7 @@ need() {   # command package
 }
 need redis-server redis-server
 need promtool prometheus
+need kubectl kubernetes-client   # renders the Kubernetes overlays (kubectl kustomize, offline)
 
 log="$(mktemp)"
 status=0

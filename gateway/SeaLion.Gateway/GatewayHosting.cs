@@ -62,6 +62,7 @@ public static class GatewayHosting
         app.MapOpenAi();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        app.MapGet("/livez", () => Results.Text("alive"));   // liveness: this process serves (readiness is /healthz)
         app.MapGet("/healthz", async (ClusterHealthCheck check, CancellationToken ct) =>
         {
             var r = await check.CheckHealthAsync(new HealthCheckContext(), ct);

@@ -35,6 +35,7 @@ const string Usage = """
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
                      [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
+                     [--advertise-address IP (with --host 0.0.0.0: the address others dial, e.g. the pod IP)]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
                      [--sim-time-scale S] [--kv-cache-mb N | --gpu-memory-utilization F] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session

@@ -63,9 +63,11 @@ public sealed class SessionGrain(
         if (_turn is { } running && running.RequestId != request.RequestId)
             throw new SessionBusyException($"session '{key}' has a turn in progress; wait for it to end");
         if (ChatLimits.Check(request.Messages) is { } error) throw new ArgumentException(error);
-        if (_turn is null && request.RequestId == state.State.LastRequestId && state.State.LastTurnEnd is { } end)
+        if (request.RequestId == state.State.LastRequestId && state.State.LastTurnEnd is { } end)
         {
-            // This turn was stored, but its end never reached the caller: send what it has not had, once more.
+            // This turn was stored, but its end never reached the caller (the old stream may even be here still,
+            // abandoned after its last chunk): send what the caller has not had, once more; nothing runs again.
+            if (_turn?.RequestId == request.RequestId) _turn = null;
             int had = request.ResumeOutput?.Length ?? 0;
             string text = state.State.Messages[^1].Content, sent = request.ResumeText ?? "";
             yield return end with { TokenIds = end.TokenIds[Math.Min(had, end.TokenIds.Length)..], Text = text.StartsWith(sent, StringComparison.Ordinal) ? text[sent.Length..] : "" };

@@ -93,7 +93,10 @@ public sealed record SiloHostOptions
     public required string ModelDir { get; init; }
     public string ModelName { get; init; } = "sea-lion-v2";
     public required RedisClusterOptions Redis { get; init; }
+    /// <summary>The address to listen on: an address of this host, or 0.0.0.0 (every interface; then <see cref="Advertise"/> is required).</summary>
     public string Host { get; init; } = "127.0.0.1";
+    /// <summary>The address other silos and gateways reach this silo at (in Kubernetes the pod IP); default <see cref="Host"/>.</summary>
+    public string? Advertise { get; init; }
     public int SiloPort { get; init; } = 11111;
     public int OrleansGatewayPort { get; init; } = 30000;
     /// <summary>/healthz and /metrics (HTTP/1.1).</summary>
@@ -118,19 +121,23 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder();
         builder.ConfigureSeaLionLogging();
         var ip = IPAddress.Parse(o.Host);
+        var advertised = IPAddress.Parse(o.Advertise ?? o.Host);
         builder.WebHost.ConfigureKestrel(k => k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1));
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? $"engine-{o.SiloPort}" };
         builder.UseOrleans(silo => silo
-            .ConfigureEndpoints(ip, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: false)
+            .ConfigureEndpoints(advertised, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: ip.Equals(IPAddress.Any))
             .UseRedis(o.Redis)
             .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale), o.DrainTimeout));
         // The drain runs inside the stop; Orleans' own graceful stop gets its usual time after it.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = o.DrainTimeout + TimeSpan.FromSeconds(30));
         var app = builder.Build();
+        // Liveness: the process serves HTTP (a draining or failed-engine silo is alive, only not ready).
+        app.MapGet("/livez", () => Results.Text("alive"));
+        // Readiness: the engine serves and the silo is not draining (while the model loads nothing listens yet).
         app.MapGet("/healthz", (EngineHost h, SiloState s) =>
             h.Engine.Fault is not null ? Results.Text("engine failed", statusCode: 503)
             : s.Draining ? Results.Text("draining", statusCode: 503) : Results.Text("ok"));
-        app.MapMetrics();
+        app.MapGet("/metrics", (HttpContext ctx, EngineHost h) => InferenceExtensionMetrics.WriteAsync(ctx, h, o.ModelName));
         return app;
     }
 }

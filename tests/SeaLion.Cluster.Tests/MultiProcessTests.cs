@@ -267,6 +267,30 @@ public sealed class MultiProcessTests : IClassFixture<MultiProcessFixture>
     }
 
     [Fact]
+    public async Task A_silo_serves_liveness_readiness_and_the_autoscaling_and_inference_extension_metrics()
+    {
+        using var http = new HttpClient();
+        var silo = f.Silos[0];
+        Assert.Equal("alive", await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/livez"));
+        Assert.Equal("ok", await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/healthz"));
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{silo.HttpPort}/metrics");
+        // The series the HPA scales on (ops/k8s/autoscaling/hpa) and the names the Inference Extension's picker reads.
+        foreach (var series in new[] { "sealion_num_requests_waiting{", "sealion_kv_cache_usage_perc{", "vllm:num_requests_waiting{model_name=\"sea-lion-v2\"}",
+                     "vllm:num_requests_running{", "vllm:kv_cache_usage_perc{", "vllm:gpu_cache_usage_perc{" })
+            Assert.Contains(series, metrics);
+        // The rest passes promtool; the vllm: aliases carry the recording-rule colon on purpose (their own lint finding).
+        string lint = string.Join("\n", metrics.Split('\n').Where(l => !l.Contains("vllm:", StringComparison.Ordinal)));
+        var psi = new ProcessStartInfo("promtool", "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        await p.StandardInput.WriteAsync(lint);
+        p.StandardInput.Close();
+        string output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, "promtool check metrics: " + output);
+        Assert.Equal("alive", await http.GetStringAsync($"http://127.0.0.1:{f.Gateway.HttpPort}/livez"));
+    }
+
+    [Fact]
     public async Task The_gateway_serves_generate_and_rejects_bad_input_while_staying_up()
     {
         var e = await Assert.ThrowsAsync<RpcException>(() => Collect(f.Client.Generate(new GenerateRequest { Text = "Halo", Sampling = new SamplingParams { MaxTokens = 9000 } })));

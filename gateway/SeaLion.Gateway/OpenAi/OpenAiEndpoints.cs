@@ -102,7 +102,7 @@ public static class OpenAiEndpoints
         catch (Exception e) when (ClusterCalls.Unavailable(e) is { } u)
         {
             if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = u.RetryAfterSeconds.ToString();
-            error = new OpenAiException(503, u.Message, type: "service_unavailable", code: e is SessionStoreUnavailableException ? "session_store_unavailable" : "stream_lost");
+            error = new OpenAiException(503, u.Message, type: "service_unavailable", code: e is SessionStoreUnavailableException or StackExchange.Redis.RedisException ? "session_store_unavailable" : "stream_lost");
         }
         catch (Exception e) { error = new OpenAiException(500, "the server failed: " + e.Message, type: "server_error"); }
         if (error is null) return;

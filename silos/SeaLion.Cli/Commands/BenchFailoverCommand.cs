@@ -60,7 +60,7 @@ internal static class BenchFailoverCommand
 
     /// <summary>What a failover run measured (seconds; null where it does not apply).</summary>
     internal sealed record Report(int Streams, double? KillAt, double Duration, int Completed, int Errors, string?[] ErrorMessages, int? TokenExact,
-        int? SessionsStored, int? NextTurns, double MaxPause, int PausedAtKill, double? PauseAtKillP50, double? PauseAtKillMax)
+        int? SessionsStored, int? NextTurns, double MaxPause, int PausedAtKill, double? PauseAtKillP50, double? PauseAtKillMax, string[] Incomplete)
     {
         /// <summary>A stream, a token, a stored reply or a next turn went missing.</summary>
         public bool Lost => Completed < Streams || TokenExact < Streams || SessionsStored < Streams || NextTurns < Streams;
@@ -77,10 +77,14 @@ internal static class BenchFailoverCommand
         string run = DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture) + "-" + Random.Shared.Next(1000, 9999);
         var clock = Stopwatch.StartNew();
         double killAt = double.NaN;
-        var turns = Enumerable.Range(0, streams).Select(i => Stream(client, headers, mode, $"fo-{run}-{i}", i, genLen, clock, () => killAt)).ToArray();
+        using var started = new CountdownEvent(streams);   // streams that delivered their first chunk
+        var turns = Enumerable.Range(0, streams).Select(i => Stream(client, headers, mode, $"fo-{run}-{i}", i, genLen, clock, () => killAt, started: started)).ToArray();
         if (kill is not null)
         {
+            // The kill comes killAfter seconds in, and never before every stream has begun: what it tests is the loss of
+            // running streams (a turn sent while the store is down is refused by design, see StoreOutageTests).
             await Task.Delay(TimeSpan.FromSeconds(killAfter));
+            await Task.Run(() => started.Wait(TimeSpan.FromSeconds(60)));
             killAt = clock.Elapsed.TotalSeconds;
             kill();
         }
@@ -115,12 +119,14 @@ internal static class BenchFailoverCommand
         return new Report(streams, double.IsNaN(killAt) ? null : Math.Round(killAt, 2), Math.Round(elapsed, 1), completed, results.Count(r => r.Error is not null),
             results.Where(r => r.Error is not null).Select(r => r.Error).Distinct().Take(5).ToArray(), exact < 0 ? null : exact,
             mode == "chat" ? sessionsStored : null, mode == "chat" ? nextTurns : null, Math.Round(results.Max(r => r.MaxGap), 3), cut.Length,
-            cut.Length > 0 ? Math.Round(cut[cut.Length / 2], 3) : null, cut.Length > 0 ? Math.Round(cut[^1], 3) : null);
+            cut.Length > 0 ? Math.Round(cut[cut.Length / 2], 3) : null, cut.Length > 0 ? Math.Round(cut[^1], 3) : null,
+            results.Select((r, i) => (r, i)).Where(x => !(x.r.Error is null && x.r.Tokens == genLen && x.r.Finish == V1.FinishReason.Length))
+                .Select(x => $"stream {x.i}: {x.r.Tokens} tokens, finish {x.r.Finish}, error {x.r.Error ?? "none"}").Take(10).ToArray());
     }
 
     /// <summary>One greedy stream; its longest gap between chunks, and the gap that spans the kill (NaN if none did).</summary>
     static async Task<Outcome> Stream(V1.Inference.InferenceClient client, Metadata headers, string mode, string id, int i, int genLen, Stopwatch clock,
-        Func<double> killAt, string? text = null)
+        Func<double> killAt, string? text = null, CountdownEvent? started = null)
     {
         var sampling = new V1.SamplingParams { Temperature = 0, MaxTokens = genLen, IgnoreEos = true };
         string content = text ?? $"Ceritakan kisah panjang nomor {i} tentang singa laut.";
@@ -149,6 +155,7 @@ internal static class BenchFailoverCommand
                         // moment after the kill was sent, as chunks already on the wire still arrive).
                         if (!double.IsNaN(k) && last >= k - 0.25 && last <= k + 1.0 && now - last > (double.IsNaN(gapAtKill) ? 0 : gapAtKill)) gapAtKill = now - last;
                     }
+                    if (ids.Count == 0 && c.TokenIds.Count > 0) started?.Signal();
                     last = now;
                     ids.AddRange(c.TokenIds);
                     sb.Append(c.Text);

@@ -64,7 +64,7 @@ internal static class ServeCommand
     public static int Silo(CliArgs a)
     {
         var (dir, options) = ModelArgs.Read(a);
-        string host = ServerArgs.Host(a);
+        var (host, advertise) = ServerArgs.HostAndAdvertise(a);
         var redis = ServerArgs.Redis(a);
         int siloPort = a.Int("silo-port", 11111, 1, 65535), gatewayPort = a.Int("gateway-port", 30000, 1, 65535), httpPort = a.Int("http-port", 9090, 1, 65535);
         int drain = a.Int("drain-timeout-s", 30, 0, 3600);
@@ -73,12 +73,12 @@ internal static class ServeCommand
         ServerArgs.Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
         var app = SiloHost.Build(new SiloHostOptions
         {
-            ModelDir = dir, Redis = redis, Host = host, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
+            ModelDir = dir, Redis = redis, Host = host, Advertise = advertise, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
             Model = options, Engine = engine.Options, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
             DrainTimeout = TimeSpan.FromSeconds(drain),
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: silo on {host}:{siloPort} (client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
+            $"sealion: silo on {advertise ?? host}:{siloPort} (listening on {host}; client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
         app.Run();
         return 0;
     }
