@@ -31,6 +31,9 @@ const string Usage = """
       bench failover [--address http://127.0.0.1:50051] [--streams 48] [--gen-len 2000] [--mode chat|generate]
                      [--kill-pid P --kill-after-s 4] [--no-reference] [--api-key K]: long greedy streams against a
                      running cluster, P killed (SIGKILL) mid-way; completed, token-exact, pauses, sessions (JSON)
+      bench autoscale [--phases 4:60,48:240,4:600] [--time-scale 1] [--max-replicas 3] [--kv-cache-mb 64] [--gen-len 64]
+                     [--sim-time-scale 1] [--plot FILE.png]: the shipped HPA policy applied on loopback to silo processes
+                     (scale-out starts one, scale-in drains one with SIGTERM) under phased load; JSON + PNG
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
                      [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)

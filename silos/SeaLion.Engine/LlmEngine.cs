@@ -86,14 +86,17 @@ public sealed class LlmEngine : IDisposable
     /// <summary>
     /// A simulated engine: the same scheduler and KV-cache manager, the H100 performance model for timing
     /// (spent on the given clock: wall time, possibly scaled, when it stands in for a GPU in a running cluster),
-    /// deterministic tokens. KV capacity is what fits beside the weights unless options give a block count.
+    /// deterministic tokens. KV capacity is what fits beside the weights unless options give a block count or a KV
+    /// size in bytes (of the modelled Llama 3 8B cache: 128 KiB a token), e.g. to make a small engine that queues.
     /// </summary>
     public static LlmEngine CreateSimulated(BpeTokenizer tokenizer, EngineOptions options, H100PerformanceModel? perf = null, IEngineClock? clock = null,
         int vocabSize = 128256, int maxContext = 8192)
     {
         perf ??= new H100PerformanceModel();
         clock ??= new WallClock();
-        int blocks = options.NumBlocks ?? perf.KvBlocks(options.Scheduler.BlockSize);
+        int blocks = options.NumBlocks ?? (options.KvCacheBytes is { } bytes
+            ? (int)Math.Max(1, Math.Min(perf.KvBlocks(options.Scheduler.BlockSize), bytes / (perf.KvBytesPerToken * options.Scheduler.BlockSize)))
+            : perf.KvBlocks(options.Scheduler.BlockSize));
         return new LlmEngine(new EngineCore(new SimulatedRunner(perf, clock, vocabSize, maxContext), tokenizer, blocks, options.Scheduler, clock, options.CreateMetrics()), "sim");
     }
 
