@@ -46,6 +46,9 @@ for name in "${IMAGES[@]}"; do
     --build-arg SDK_IMAGE=localhost/sealion-sdk:10 --build-arg RUNTIME_IMAGE=localhost/sealion-runtime:10 \
     -v "$HOME/.nuget/packages:/root/.nuget/packages" -t "localhost/sealion-$name:latest" "$ROOT" >"$WORK/$name.log" 2>&1 \
     || { tail -30 "$WORK/$name.log" >&2; exit 1; }
-  size=$(buildah inspect --format '{{.FromImageID}}' "localhost/sealion-$name:latest" >/dev/null 2>&1; buildah images --format '{{.Size}}' "localhost/sealion-$name:latest")
-  echo "{\"image\":\"sealion-$name\",\"size\":\"$size\",\"build_s\":$(( $(date +%s) - start )),\"user\":\"$(buildah inspect --format '{{.OCIv1.Config.User}}' localhost/sealion-$name:latest)\",\"entrypoint\":\"$(buildah inspect --format '{{.OCIv1.Config.Entrypoint}}' localhost/sealion-$name:latest)\",\"stop_signal\":\"$(buildah inspect --format '{{.OCIv1.Config.StopSignal}}' localhost/sealion-$name:latest)\"}"
+  size=$(buildah images --format '{{.Size}}' "localhost/sealion-$name:latest")
+  c=$(buildah from "localhost/sealion-$name:latest"); m=$(buildah mount "$c")
+  torch=$(find "$m" -iname '*torch*' | wc -l); app_mb=$(du -sm "$m/app" | cut -f1)
+  buildah umount "$c" >/dev/null; buildah rm "$c" >/dev/null
+  echo "{\"image\":\"sealion-$name\",\"size\":\"$size\",\"app_mb\":$app_mb,\"torch_files\":$torch,\"build_s\":$(( $(date +%s) - start )),\"user\":\"$(buildah inspect --format '{{.OCIv1.Config.User}}' localhost/sealion-$name:latest)\",\"entrypoint\":\"$(buildah inspect --format '{{.OCIv1.Config.Entrypoint}}' localhost/sealion-$name:latest)\",\"stop_signal\":\"$(buildah inspect --format '{{.OCIv1.Config.StopSignal}}' localhost/sealion-$name:latest)\"}"
 done
