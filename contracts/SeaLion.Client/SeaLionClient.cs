@@ -110,7 +110,7 @@ public sealed class SeaLionClient : IDisposable
         ArgumentNullException.ThrowIfNull(prompt);
         var request = NewGenerateRequest(options);
         request.Text = prompt;
-        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), keepText: false, options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams a generation for a prompt given as token ids (used exactly as given).</summary>
@@ -125,7 +125,7 @@ public sealed class SeaLionClient : IDisposable
         var request = NewGenerateRequest(options);
         request.TokenIds = new V1.TokenIds();
         request.TokenIds.Ids.AddRange(tokenIds);
-        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), keepText: false, options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams the next turn of a server-side conversation: the messages join the session's history (created on
@@ -152,7 +152,7 @@ public sealed class SeaLionClient : IDisposable
             RequestId = options?.RequestId ?? Guid.NewGuid().ToString("N"),
         };
         request.Messages.AddRange(messages.Select(m => (m ?? throw new ArgumentException("messages holds null", nameof(messages))).ToWire()));
-        return StreamAsync((client, resume, o) => client.Chat(Resumed(request, resume), o), options?.Deadline, cancellationToken);
+        return StreamAsync((client, resume, o) => client.Chat(Resumed(request, resume), o), keepText: true, options?.Deadline, cancellationToken);
     }
 
     /// <summary>Streams the next turn of a conversation for one user message (see <see cref="ChatAsync(string, IEnumerable{ChatMessage}, GenerationOptions?, CancellationToken)"/>).</summary>
@@ -284,10 +284,10 @@ public sealed class SeaLionClient : IDisposable
     }
 
     /// <summary>What a stream delivered so far, for resuming it through another gateway.</summary>
-    sealed class Received
+    sealed class Received(bool keepText)
     {
         public readonly List<int> Tokens = [];
-        public readonly System.Text.StringBuilder Text = new();
+        public readonly System.Text.StringBuilder? Text = keepText ? new() : null;   // a chat turn resumes with its text too
         public string RequestId = "";
     }
 
@@ -305,7 +305,7 @@ public sealed class SeaLionClient : IDisposable
         if (resume is null) return request;
         var r = request.Clone();
         r.ResumeTokenIds.AddRange(resume.Tokens);
-        r.ResumeText = resume.Text.ToString();
+        r.ResumeText = resume.Text?.ToString() ?? "";
         if (r.RequestId.Length == 0) r.RequestId = resume.RequestId;   // the id the gateway gave the turn (echoed in every chunk)
         return r;
     }
@@ -409,11 +409,12 @@ public sealed class SeaLionClient : IDisposable
     /// server stream ends) however the enumeration ends.
     /// </summary>
     async IAsyncEnumerable<GenerationChunk> StreamAsync(Func<V1.Inference.InferenceClient, Received?, CallOptions, AsyncServerStreamingCall<V1.GenerateResponse>> start,
-        TimeSpan? perCallDeadline, [EnumeratorCancellation] CancellationToken ct)
+        bool keepText, TimeSpan? perCallDeadline, [EnumeratorCancellation] CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var deadline = Deadline(perCallDeadline);
-        var received = new Received();
+        // What was received, kept only where a cut stream is resumed.
+        var received = _options.ResumeStreams ? new Received(keepText) : null;
         bool any = false;
         int attempt = 1, resumes = 0;
         AsyncServerStreamingCall<V1.GenerateResponse>? call = null;
@@ -440,7 +441,7 @@ public sealed class SeaLionClient : IDisposable
                         }
                         else
                         {
-                            if (!_options.ResumeStreams || !ShouldRetry(failure, resumes + 1, deadline, ct, out delay)) throw Map(failure, true, attempt + resumes, deadline, ct);
+                            if (received is null || !ShouldRetry(failure, resumes + 1, deadline, ct, out delay)) throw Map(failure, true, attempt + resumes, deadline, ct);
                             resumes++;
                         }
                         Advance(index);
@@ -449,9 +450,12 @@ public sealed class SeaLionClient : IDisposable
                     if (!has) yield break;
                     var r = call.ResponseStream.Current;
                     any = true;
-                    received.Tokens.AddRange(r.TokenIds);
-                    received.Text.Append(r.Text);
-                    if (received.RequestId.Length == 0) received.RequestId = r.RequestId;
+                    if (received is not null)
+                    {
+                        received.Tokens.AddRange(r.TokenIds);
+                        received.Text?.Append(r.Text);
+                        if (received.RequestId.Length == 0) received.RequestId = r.RequestId;
+                    }
                     yield return GenerationChunk.FromWire(r);
                 }
                 call.Dispose();

@@ -86,6 +86,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
         readonly List<int> _tokens = [.. resume?.TokenIds ?? []];
         readonly StringBuilder? _text = keepText ? new(resume?.Text ?? "") : null;
         public void Add(GenerateChunk c) { _tokens.AddRange(c.TokenIds); _text?.Append(c.Text); }
+        public bool Any => _tokens.Count > 0;
         public int[]? ResumeTokens => _tokens.Count > 0 ? _tokens.ToArray() : null;
         public string? ResumeText => _tokens.Count > 0 ? _text?.ToString() : null;
     }
@@ -114,29 +115,33 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                 IDisposable? lease = null;
                 try
                 {
-                    string target;
-                    IAsyncEnumerable<GenerateChunk> stream;
+                    string? target = null;
+                    IAsyncEnumerable<GenerateChunk>? stream = null;
                     try { (target, stream, lease) = await open(delivered, avoid).WaitAsync(watch.Token); }
                     catch (Exception ex) when (attempt > 1 && Retryable(ex, ct, resuming: true) && Stopwatch.GetElapsedTime(lastChunk) < failover.Budget)
                     {   // resuming: no engine may be in view for a moment while the router drops the lost one
                         failure = watch.Fired ? new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk)) : ex;
-                        target = lastFailed ?? "";
-                        stream = null!;
                     }
-                    if (failure is null)
+                    if (stream is not null)
                     {
                         e = stream.GetAsyncEnumerator(watch.Token);
                         while (true)
                         {
-                            pending = e.MoveNextAsync().AsTask();
-                            try { if (!await pending.WaitAsync(watch.Token)) { pending = null; break; } }
-                            catch (Exception ex) when (Retryable(ex, ct, resuming: attempt > 1 || delivered.ResumeTokens is not null) || (watch.Fired && !ct.IsCancellationRequested))
+                            // Most MoveNexts complete at once (Orleans hands over batches): only a wait that may have to be
+                            // abandoned becomes a task the watchdog's token can cut.
+                            try
+                            {
+                                var next = e.MoveNextAsync();
+                                bool more = next.IsCompletedSuccessfully ? next.Result : await (pending = next.AsTask()).WaitAsync(watch.Token);
+                                pending = null;
+                                if (!more) break;
+                            }
+                            catch (Exception ex) when (Retryable(ex, ct, resuming: attempt > 1 || delivered.Any) || (watch.Fired && !ct.IsCancellationRequested))
                             {
                                 if (Stopwatch.GetElapsedTime(lastChunk) >= failover.Budget) throw;
                                 failure = watch.Fired ? new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk)) : ex;
                                 break;
                             }
-                            pending = null;
                             watch.Progress();
                             if (resumed) { FailoverPause.WithLabels(kind).Observe(Stopwatch.GetElapsedTime(lastChunk).TotalSeconds); resumed = false; }
                             lastChunk = Stopwatch.GetTimestamp();
@@ -144,7 +149,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                             yield return e.Current;
                         }
                     }
-                    if (failure is not null and not StreamStalledException)
+                    if (failure is not null and not StreamStalledException && target is not null)
                     {
                         // The target itself may be fine: a stream also breaks when the silo that carried it for this gateway's
                         // Orleans client (its client gateway) is lost. Retry anywhere first (the router skips silos that stopped

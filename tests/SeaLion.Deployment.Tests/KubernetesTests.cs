@@ -97,7 +97,7 @@ public sealed class KubernetesTests
     public void Probes_and_ports_are_the_ones_the_processes_serve(string overlay)
     {
         var docs = Documents(overlay);
-        var config = Map(docs.Single(d => d.Kind == "ConfigMap" && d.Name == "sealion-config").Tree, "data");
+        var config = Config(docs);
         foreach (var d in docs.Where(d => d.Name is "sealion-silo" or "sealion-gateway" && d.Kind == "Deployment"))
         {
             var c = Items(d.Tree, "spec", "template", "spec", "containers").Single();
@@ -123,6 +123,10 @@ public sealed class KubernetesTests
         }
     }
 
+    /// <summary>The flags of the ConfigMap every SeaLion container loads (what its $(VAR) arguments expand to).</summary>
+    static Dictionary<string, string> Config(List<(string Kind, string Name, YamlMappingNode Tree, string Text)> docs) =>
+        Map(docs.Single(d => d.Kind == "ConfigMap" && d.Name == "sealion-config").Tree, "data");
+
     /// <summary>The grace period must cover the preStop pause, the drain and Orleans' shutdown; null when it does.</summary>
     internal static string? GraceProblem(YamlNode silo, Dictionary<string, string> config)
     {
@@ -143,7 +147,7 @@ public sealed class KubernetesTests
     public void The_silo_grace_period_covers_the_pause_the_drain_and_the_shutdown_and_a_short_one_is_refused(string overlay)
     {
         var docs = Documents(overlay);
-        var config = Map(docs.Single(d => d.Kind == "ConfigMap" && d.Name == "sealion-config").Tree, "data");
+        var config = Config(docs);
         var silo = docs.Single(d => d.Kind == "Deployment" && d.Name == "sealion-silo").Tree;
         Assert.Null(GraceProblem(silo, config));
         Assert.Equal("sleep", Scalar(Items(silo, "spec", "template", "spec", "containers").Single(), "lifecycle", "preStop", "exec", "command") ?? "sleep");
