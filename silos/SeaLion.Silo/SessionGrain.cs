@@ -85,7 +85,7 @@ public sealed class SessionGrain(
         if (ids.Length + sampling.MaxTokens > context)
             throw new ArgumentException($"session history with the new messages ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {context}");
 
-        if (!store.Available)
+        if (!await store.AvailableAsync())
             throw new SessionStoreUnavailableException($"session '{key}': the session store ({store.Describe}) does not answer; nothing was changed, retry the turn shortly");
         if (_turn is { } replaced) host.Engine.Abort(replaced.EngineRequestId);
         var turn = _turn = new Turn(request.RequestId, $"{request.RequestId}/{Guid.NewGuid():N}");

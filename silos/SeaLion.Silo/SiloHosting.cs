@@ -35,6 +35,7 @@ public static class SiloHosting
         silo.Services.AddSingleton(engine);
         silo.Services.AddSingleton<SiloState>();
         silo.Services.TryAddSingleton(_ => SessionStoreHealth.InMemory);
+        silo.Services.AddHostedService<SessionStoreWatch>();
         silo.Services.AddClusterLoadMonitor();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.AddPlacementDirector<SessionPlacement, SessionPlacementDirector>();
