@@ -35,6 +35,19 @@ public sealed record GenerationOptions
     public int? Logprobs { get; init; }
     /// <summary>Keep going past end-of-sequence tokens.</summary>
     public bool? IgnoreEos { get; init; }
+    /// <summary>
+    /// For every prompt token after the first: its logprob given the tokens before it, its rank and this many
+    /// alternatives, [0, 20] (vLLM's prompt_logprobs; Generate only). With it, MaxTokens may be 0.
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
+    /// <summary>Until this many tokens exist, end-of-sequence and the stop tokens cannot be sampled, [0, MaxTokens].</summary>
+    public int? MinTokens { get; init; }
+    /// <summary>Token id -> bias added to its logit before sampling, each in [-100, 100].</summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+    /// <summary>Keep the matched stop string (or stop token's text) at the end of the output.</summary>
+    public bool? IncludeStopStringInOutput { get; init; }
+    /// <summary>Show special tokens' text (skipped by default).</summary>
+    public bool? KeepSpecialTokens { get; init; }
 
     /// <summary>The model for this call; null = <see cref="SeaLionClientOptions.Model"/>.</summary>
     public string? Model { get; init; }
@@ -60,6 +73,11 @@ public sealed record GenerationOptions
         if (RepetitionPenalty is { } repetition) p.RepetitionPenalty = repetition;
         if (Logprobs is { } logprobs) p.Logprobs = logprobs;
         if (IgnoreEos is { } ignoreEos) p.IgnoreEos = ignoreEos;
+        if (PromptLogprobs is { } promptLogprobs) p.PromptLogprobs = promptLogprobs;
+        if (MinTokens is { } minTokens) p.MinTokens = minTokens;
+        if (LogitBias is not null) foreach (var (id, bias) in LogitBias) p.LogitBias[id] = bias;
+        if (IncludeStopStringInOutput is { } include) p.IncludeStopStrInOutput = include;
+        if (KeepSpecialTokens is { } keep) p.KeepSpecialTokens = keep;
         return p;
     }
 }

@@ -46,6 +46,13 @@ public sealed record TopLogprob(int TokenId, float Logprob);
 /// <param name="Top">The most likely tokens at this position.</param>
 public sealed record TokenLogprob(int TokenId, float Logprob, IReadOnlyList<TopLogprob> Top);
 
+/// <summary>A prompt token's log probability given the prompt tokens before it.</summary>
+/// <param name="TokenId">The prompt token.</param>
+/// <param name="Logprob">Its log probability under the model's raw distribution.</param>
+/// <param name="Rank">1 = the most likely token at that position.</param>
+/// <param name="Top">The most likely tokens at that position.</param>
+public sealed record PromptLogprob(int TokenId, float Logprob, int Rank, IReadOnlyList<TopLogprob> Top);
+
 /// <summary>One streamed piece of a generation. The last piece has <see cref="FinishReason"/> and <see cref="Usage"/> set.</summary>
 /// <param name="RequestId">The request's id (the caller's, or one the server chose).</param>
 /// <param name="TokenIds">Tokens generated since the previous piece (usually one).</param>
@@ -56,13 +63,19 @@ public sealed record TokenLogprob(int TokenId, float Logprob, IReadOnlyList<TopL
 public sealed record GenerationChunk(string RequestId, IReadOnlyList<int> TokenIds, string Text, IReadOnlyList<TokenLogprob> Logprobs,
     FinishReason? FinishReason, TokenUsage? Usage)
 {
+    /// <summary>On the first piece when prompt logprobs were asked for: one entry per prompt token after the first; else empty.</summary>
+    public IReadOnlyList<PromptLogprob> PromptLogprobs { get; init; } = [];
+
     internal static GenerationChunk FromWire(V1.GenerateResponse r) => new(
         r.RequestId,
         r.TokenIds.ToArray(),
         r.Text,
         r.Logprobs.Count == 0 ? [] : r.Logprobs.Select(l => new TokenLogprob(l.TokenId, l.Logprob, l.Top.Select(t => new TopLogprob(t.TokenId, t.Logprob)).ToArray())).ToArray(),
         r.FinishReason == V1.FinishReason.Unspecified ? null : (FinishReason)(int)r.FinishReason,
-        r.Usage is null ? null : new TokenUsage(r.Usage.PromptTokens, r.Usage.CachedTokens, r.Usage.GeneratedTokens));
+        r.Usage is null ? null : new TokenUsage(r.Usage.PromptTokens, r.Usage.CachedTokens, r.Usage.GeneratedTokens))
+    {
+        PromptLogprobs = r.PromptLogprobs.Count == 0 ? [] : r.PromptLogprobs.Select(p => new PromptLogprob(p.TokenId, p.Logprob, p.Rank, p.Top.Select(t => new TopLogprob(t.TokenId, t.Logprob)).ToArray())).ToArray(),
+    };
 }
 
 /// <summary>A whole generation, collected from its stream.</summary>
@@ -73,7 +86,11 @@ public sealed record GenerationChunk(string RequestId, IReadOnlyList<int> TokenI
 /// <param name="FinishReason">Why it ended.</param>
 /// <param name="Usage">Token counts.</param>
 public sealed record GenerationResult(string RequestId, string Text, IReadOnlyList<int> TokenIds, IReadOnlyList<TokenLogprob> Logprobs,
-    FinishReason FinishReason, TokenUsage Usage);
+    FinishReason FinishReason, TokenUsage Usage)
+{
+    /// <summary>When prompt logprobs were asked for: one entry per prompt token after the first; else empty.</summary>
+    public IReadOnlyList<PromptLogprob> PromptLogprobs { get; init; } = [];
+}
 
 /// <summary>A server-side conversation.</summary>
 /// <param name="SessionId">The session's id (scoped to the tenant).</param>

@@ -474,9 +474,11 @@ public sealed class SeaLionClient : IDisposable
         var text = new System.Text.StringBuilder();
         var ids = new List<int>();
         var logprobs = new List<TokenLogprob>();
+        IReadOnlyList<PromptLogprob> prompt = [];
         GenerationChunk? last = null;
         await foreach (var c in chunks.ConfigureAwait(false))
         {
+            if (c.PromptLogprobs.Count > 0) prompt = c.PromptLogprobs;
             text.Append(c.Text);
             ids.AddRange(c.TokenIds);
             logprobs.AddRange(c.Logprobs);
@@ -484,6 +486,6 @@ public sealed class SeaLionClient : IDisposable
         }
         if (last?.FinishReason is not { } reason || last.Usage is not { } usage)
             throw new SeaLionException(SeaLionStatusCode.Internal, "the stream ended without a finish reason and usage");
-        return new GenerationResult(last.RequestId, text.ToString(), ids, logprobs, reason, usage);
+        return new GenerationResult(last.RequestId, text.ToString(), ids, logprobs, reason, usage) { PromptLogprobs = prompt };
     }
 }

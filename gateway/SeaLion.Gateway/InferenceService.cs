@@ -46,6 +46,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         var messages = request.Messages.Select(m => new ChatMessageSpec(m.Role, m.Content)).ToArray();
         if (ChatLimits.Check(messages) is { } error) throw Invalid(error);
         var sampling = ToSpec(request.Sampling);
+        if (sampling.PromptLogprobs is not null) throw Invalid("sampling.prompt_logprobs is not supported in a session turn; use Generate with the prompt's token ids");
         if (request.ResumeTokenIds.Count > 0 && request.RequestId.Length == 0) throw Invalid("resume_token_ids needs the request_id of the turn it resumes");
         string requestId = request.RequestId.Length > 0 ? request.RequestId : Guid.NewGuid().ToString("N");
         var resume = ReadResume(request.ResumeTokenIds, request.ResumeText, sampling);
@@ -141,7 +142,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
 
     static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 
-    static SamplingSpec ToSpec(SamplingParams? p)
+    SamplingSpec ToSpec(SamplingParams? p)
     {
         p ??= new SamplingParams();
         var d = new SamplingSpec();   // unset fields keep the engine's defaults
@@ -160,9 +161,14 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
             RepetitionPenalty = p.HasRepetitionPenalty ? p.RepetitionPenalty : d.RepetitionPenalty,
             Logprobs = p.HasLogprobs ? p.Logprobs : d.Logprobs,
             IgnoreEos = p.IgnoreEos,
+            PromptLogprobs = p.HasPromptLogprobs ? p.PromptLogprobs : null,
+            MinTokens = p.HasMinTokens ? p.MinTokens : 0,
+            LogitBias = p.LogitBias.Count > 0 ? new Dictionary<int, float>(p.LogitBias) : null,
+            IncludeStopStrInOutput = p.IncludeStopStrInOutput,
+            SkipSpecialTokens = !p.KeepSpecialTokens,
         };
         // The engine's own checks, run here too so bad input is refused before any grain call.
-        if (spec.Problem() is { } problem) throw Invalid("sampling." + problem.Message);
+        if (spec.Problem(model.VocabSize) is { } problem) throw Invalid("sampling." + problem.Message);
         return spec;
     }
 
@@ -176,6 +182,13 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
                 var t = new TokenLogprobs { TokenId = l.TokenId, Logprob = l.Logprob };
                 t.Top.AddRange(l.Top.Select(x => new TopLogprob { TokenId = x.TokenId, Logprob = x.Logprob }));
                 r.Logprobs.Add(t);
+            }
+        if (c.PromptLogprobs is not null)
+            foreach (var l in c.PromptLogprobs)
+            {
+                var p = new PromptLogprob { TokenId = l.TokenId, Logprob = l.Logprob, Rank = l.Rank };
+                p.Top.AddRange(l.Top.Select(x => new TopLogprob { TokenId = x.TokenId, Logprob = x.Logprob }));
+                r.PromptLogprobs.Add(p);
             }
         if (c.FinishReason is { } f)
         {

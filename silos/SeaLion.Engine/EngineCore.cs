@@ -58,6 +58,8 @@ internal sealed class EngineCore : IDisposable
         if (req.PromptTokenIds.Length == 0) throw new ArgumentException("prompt must hold at least one token", "prompt_token_ids");
         CheckVocabulary(req.PromptTokenIds, "prompt_token_ids", "prompt");
         req.Sampling.Validate(_runner.VocabSize);
+        if (!_runner.HasLogits && (req.Sampling.PromptLogprobs is not null || req.Sampling.Logprobs is not null))
+            throw new ArgumentException("this engine is simulated (no model): it computes no logprobs", req.Sampling.PromptLogprobs is not null ? "prompt_logprobs" : "logprobs");
         if (req.ResumeOutput is { } resumed)
         {
             if (resumed.Count >= req.Sampling.MaxTokens)
@@ -81,8 +83,10 @@ internal sealed class EngineCore : IDisposable
         var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++, req.ResumeOutput) { ArrivalTime = Clock.Now };
         var stopIds = new HashSet<int>(req.Sampling.StopTokenIds);
         if (!req.Sampling.IgnoreEos) stopIds.UnionWith(_eos);
+        // min_tokens masks EOS and the stop token ids (EOS even under ignore_eos, as vLLM does).
+        r.Sampling.StopTokenIds = new HashSet<int>(stopIds.Concat(_eos));
         PromptTokens += req.PromptTokenIds.Length;
-        var stream = new OutputStream(id, _tokenizer.CreateDetokenizer(), req.Sampling, stopIds, emit);
+        var stream = new OutputStream(id, _tokenizer.CreateDetokenizer(req.Sampling.SkipSpecialTokens), req.Sampling, stopIds, emit);
         if (req.ResumeOutput is { Count: > 0 } resumed) stream.Prime(resumed);
         _requests[id] = (r, stream);
         Scheduler.Add(r);
@@ -127,6 +131,15 @@ internal sealed class EngineCore : IDisposable
             computed += c.NumTokens;
             if (!samples) continue;
             var token = sampled[s++];
+            if (r.Sampling.Params.MaxTokens == 0)
+            {
+                // Prompt logprobs only (echo with max_tokens 0): the prompt is done, nothing is generated.
+                _requests[r.Id].Stream.Finish(r, "length");
+                Scheduler.Finish(r, "length");
+                _requests.Remove(r.Id);
+                Metrics?.Finished("length", now - r.ArrivalTime);
+                continue;
+            }
             r.AppendToken(token.TokenId);
             GeneratedTokens++;
             if (double.IsNaN(r.LastTokenTime)) Metrics?.FirstToken(now - r.ArrivalTime);

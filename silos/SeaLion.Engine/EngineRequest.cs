@@ -26,7 +26,19 @@ internal sealed class EngineRequest
         NumPromptTokens = prompt.Length;
         Sampling = new SamplingState(sampling, prompt, resumeOutput);
         Arrival = arrival;
+        // A resumed stream delivered its prompt logprobs with its first chunk, before the engine it ran on was lost.
+        if (sampling.PromptLogprobs is not null && resumeOutput is not { Count: > 0 }) PromptLogprobs = new PromptLogprob?[prompt.Length];
     }
+
+    /// <summary>Prompt logprobs by position (index 0 stays null), filled in as the prompt's chunks run; null when not asked for.</summary>
+    public PromptLogprob?[]? PromptLogprobs { get; }
+    /// <summary>True once the prompt logprobs went out with the first output.</summary>
+    public bool PromptLogprobsSent { get; set; }
+    /// <summary>
+    /// The request's chunks need a logits row per token (its prompt logprobs are not all computed yet). Such a
+    /// request also skips the prefix cache: a cached block has K/V but no logits, so its positions are recomputed.
+    /// </summary>
+    public bool WantsPromptLogits => PromptLogprobs is not null && !PromptLogprobsSent;
 
     public string Id { get; }
     public long Arrival { get; }

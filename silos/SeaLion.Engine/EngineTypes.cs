@@ -18,7 +18,14 @@ public sealed record EngineUsage(int PromptTokens, int CachedTokens, int Generat
 /// </summary>
 public sealed record EngineOutput(
     string RequestId, IReadOnlyList<int> TokenIds, string Text, IReadOnlyList<SampledToken>? Logprobs,
-    string? FinishReason, EngineUsage? Usage);
+    string? FinishReason, EngineUsage? Usage)
+{
+    /// <summary>
+    /// On a request's first output when prompt logprobs were asked for: one entry per prompt token after the first
+    /// (the first has no context to be predicted from), each computed by this engine's forward pass.
+    /// </summary>
+    public IReadOnlyList<PromptLogprob>? PromptLogprobs { get; init; }
+}
 
 /// <summary>What a router or placement director needs to know about an engine right now.</summary>
 public sealed record EngineLoad(

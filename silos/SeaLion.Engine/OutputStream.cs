@@ -5,11 +5,12 @@ namespace SeaLion.Engine;
 
 /// <summary>
 /// Turns a request's sampled tokens into streamed outputs: incremental detokenization, stop strings (held back
-/// while they may still match), and the decision to finish. Owned by the step thread.
+/// while they may still match, looked for only once min_tokens exist), the decision to finish, and the prompt
+/// logprobs on the first output. Owned by the step thread.
 /// </summary>
 internal sealed class OutputStream(string requestId, IncrementalDetokenizer detokenizer, SamplingParams p, IReadOnlySet<int> stopIds, Action<EngineOutput> emit)
 {
-    readonly StopStrings _stops = new(p.Stop);
+    readonly StopStrings _stops = new(p.Stop, p.IncludeStopStrInOutput);
 
     /// <summary>
     /// Replays tokens a lost engine already delivered, so the detokenizer and the stop-string matcher are where
@@ -17,8 +18,12 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
     /// </summary>
     public void Prime(IEnumerable<int> delivered)
     {
-        foreach (int t in delivered) _stops.Push(detokenizer.Push(t));
+        int n = 0;
+        foreach (int t in delivered) Text(detokenizer.Push(t), ++n);
     }
+
+    /// <summary>Text safe to emit after the request's n-th output token: before min_tokens, stop strings are not looked for.</summary>
+    string Text(string delta, int outputTokens) => outputTokens > p.MinTokens ? _stops.Push(delta) : _stops.Pass(delta);
 
     /// <summary>Handles one new token; returns the finish reason if the request is now done.</summary>
     public string? OnToken(EngineRequest r, SampledToken sample, int maxContext)
@@ -29,11 +34,13 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
         if (stopIds.Contains(token))
         {
             finish = "stop";
-            text = _stops.Push(detokenizer.Flush()) + _stops.Flush();
+            // The stop token's own text (empty for a special token unless skip_special_tokens is off) only on request.
+            string own = p.IncludeStopStrInOutput ? detokenizer.Push(token) : "";
+            text = _stops.Push(own + detokenizer.Flush()) + _stops.Flush();
         }
         else
         {
-            text = _stops.Push(detokenizer.Push(token));
+            text = Text(detokenizer.Push(token), r.NumOutputTokens);
             if (_stops.Stopped) finish = "stop";
             else if (r.NumOutputTokens >= p.MaxTokens || r.NumTokens >= maxContext)
             {
@@ -42,8 +49,23 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
             }
         }
         emit(new EngineOutput(requestId, [token], text, p.Logprobs is null ? null : [sample], finish,
-            finish is null ? null : new EngineUsage(r.NumPromptTokens, r.NumCachedTokens, r.NumOutputTokens)));
+            finish is null ? null : new EngineUsage(r.NumPromptTokens, r.NumCachedTokens, r.NumOutputTokens)) { PromptLogprobs = TakePromptLogprobs(r) });
         return finish;
+    }
+
+    /// <summary>Ends the request with no token (max_tokens 0: prompt logprobs only).</summary>
+    public void Finish(EngineRequest r, string reason) =>
+        emit(new EngineOutput(requestId, [], "", null, reason, new EngineUsage(r.NumPromptTokens, r.NumCachedTokens, r.NumOutputTokens)) { PromptLogprobs = TakePromptLogprobs(r) });
+
+    /// <summary>The prompt logprobs (positions 1..), once, with the first output; every position was computed by now.</summary>
+    static IReadOnlyList<PromptLogprob>? TakePromptLogprobs(EngineRequest r)
+    {
+        if (r.PromptLogprobs is not { } all || r.PromptLogprobsSent) return null;
+        r.PromptLogprobsSent = true;
+        var list = new PromptLogprob[all.Length - 1];
+        for (int i = 1; i < all.Length; i++)
+            list[i - 1] = all[i] ?? throw new InvalidOperationException($"request {r.Id}: the prompt logprob at position {i} was never computed");
+        return list;
     }
 
     public void Abort(EngineRequest r) =>

@@ -81,7 +81,7 @@ internal sealed class Scheduler(SchedulerOptions options, KvCacheManager kv)
         while (!preempted && budget > 0 && _running.Count < options.MaxSeqs && _waiting.First is { } node)
         {
             var r = node.Value;
-            var (hits, cachedTokens) = r.NumComputedTokens == 0 ? kv.FindCachedPrefix(r) : ([], 0);
+            var (hits, cachedTokens) = r.NumComputedTokens == 0 && !r.WantsPromptLogits ? kv.FindCachedPrefix(r) : ([], 0);
             int n = Math.Min(r.NumTokens - cachedTokens - r.NumComputedTokens, budget);
             if (!kv.Allocate(r, n, hits)) break;
             _waiting.RemoveFirst();

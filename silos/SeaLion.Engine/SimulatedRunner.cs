@@ -76,6 +76,7 @@ internal sealed class SimulatedRunner(H100PerformanceModel perf, IEngineClock cl
     public int VocabSize => vocabSize;
     public int MaxContext => maxContext;
     public IReadOnlyList<int> EosTokenIds => [];
+    public bool HasLogits => false;
     public double BusySeconds { get; private set; }
 
     public IReadOnlyList<SampledToken> Execute(IReadOnlyList<ScheduledChunk> chunks, KvCacheManager kv)

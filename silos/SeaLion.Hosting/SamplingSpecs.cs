@@ -7,9 +7,9 @@ namespace SeaLion.Hosting;
 public static class SamplingSpecs
 {
     /// <summary>The engine's own checks of the parameters: null when valid, else the problem and the field it names.</summary>
-    public static (string Message, string? Field)? Problem(this SamplingSpec s)
+    public static (string Message, string? Field)? Problem(this SamplingSpec s, int vocabSize = int.MaxValue)
     {
-        try { s.ToEngine().Validate(int.MaxValue); return null; }
+        try { s.ToEngine().Validate(vocabSize); return null; }
         catch (ArgumentException e) { return (e.Reason(), e.ParamName); }
     }
 
@@ -20,6 +20,7 @@ public static class SamplingSpecs
     {
         Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MinP = s.MinP, MaxTokens = s.MaxTokens, Seed = s.Seed,
         Stop = s.Stop, StopTokenIds = s.StopTokenIds, PresencePenalty = s.PresencePenalty, FrequencyPenalty = s.FrequencyPenalty,
-        RepetitionPenalty = s.RepetitionPenalty, Logprobs = s.Logprobs, IgnoreEos = s.IgnoreEos,
+        RepetitionPenalty = s.RepetitionPenalty, Logprobs = s.Logprobs, IgnoreEos = s.IgnoreEos, PromptLogprobs = s.PromptLogprobs,
+        MinTokens = s.MinTokens, LogitBias = s.LogitBias, SkipSpecialTokens = s.SkipSpecialTokens, IncludeStopStrInOutput = s.IncludeStopStrInOutput,
     };
 }

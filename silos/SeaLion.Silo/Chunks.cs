@@ -11,6 +11,10 @@ public static class Chunks
         var lp = o.Logprobs?.Select(l => new TokenLogprobSpec(l.TokenId, l.Logprob ?? 0,
             l.TopLogprobs?.Select(t => new TopLogprobSpec(t.TokenId, t.Logprob)).ToArray() ?? [])).ToArray();
         return new GenerateChunk(o.TokenIds.ToArray(), o.Text, lp, o.FinishReason,
-            o.Usage?.PromptTokens ?? 0, o.Usage?.CachedTokens ?? 0, o.Usage?.GeneratedTokens ?? 0);
+            o.Usage?.PromptTokens ?? 0, o.Usage?.CachedTokens ?? 0, o.Usage?.GeneratedTokens ?? 0)
+        {
+            PromptLogprobs = o.PromptLogprobs?.Select(p => new PromptLogprobSpec(p.TokenId, p.Logprob, p.Rank,
+                p.Top.Select(t => new TopLogprobSpec(t.TokenId, t.Logprob)).ToArray())).ToArray(),
+        };
     }
 }

@@ -73,6 +73,30 @@ public sealed class ChatTemplate
         return RenderList([.. messages.Select(m => (object?)ValueConversion.Message(m))], addGenerationPrompt, extraContext);
     }
 
+    /// <summary>
+    /// transformers' continue_final_message: the prompt ends right after the final message's content, with no
+    /// end-of-turn after it, so the model continues that message (the final message is usually the assistant's).
+    /// </summary>
+    public string RenderContinuing(IReadOnlyList<ChatMessage> messages, IReadOnlyDictionary<string, object?>? extraContext = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0) throw new TemplateException("continue_final_message needs at least one message");
+        string rendered = Render(messages, addGenerationPrompt: false, extraContext);
+        string final = messages[^1].Content, trimmed = final.Trim();
+        int at = trimmed.Length == 0 ? -1 : rendered.LastIndexOf(trimmed, StringComparison.Ordinal);
+        if (at < 0) throw new TemplateException("continue_final_message: the final message does not appear in the rendered chat (is it empty?)");
+        // As transformers: keep the message's own trailing whitespace when the template kept it, else cut after the trimmed text.
+        int keep = rendered.AsSpan(at).StartsWith(final.TrimStart(), StringComparison.Ordinal) ? final.TrimStart().Length : trimmed.Length;
+        return rendered[..(at + keep)];
+    }
+
+    /// <summary>A JSON object's members as template variables (chat_template_kwargs), converted as the template's own JSON values.</summary>
+    public static IReadOnlyDictionary<string, object?> ContextFromJson(JsonElement obj)
+    {
+        if (obj.ValueKind != JsonValueKind.Object) throw new ArgumentException($"expected a JSON object, got {obj.ValueKind}");
+        return obj.EnumerateObject().ToDictionary(p => p.Name, p => ValueConversion.FromJson(p.Value), StringComparer.Ordinal);
+    }
+
     /// <summary>Renders a JSON list of message objects, which may carry any fields (name, tool_calls, ...).</summary>
     public string RenderJson(string messagesJson, bool addGenerationPrompt)
     {

@@ -17,6 +17,7 @@ internal sealed class FakeRunner(int eos = 128009) : IModelRunner
     public int VocabSize => 128256;
     public int MaxContext => 8192;
     public IReadOnlyList<int> EosTokenIds => [eos];
+    public bool HasLogits => false;
     public List<List<ScheduledChunk>> Steps { get; } = new();
 
     public IReadOnlyList<SampledToken> Execute(IReadOnlyList<ScheduledChunk> chunks, KvCacheManager kv)

@@ -126,6 +126,7 @@ public sealed class EngineFaultTests
         public int VocabSize => _inner.VocabSize;
         public int MaxContext => _inner.MaxContext;
         public IReadOnlyList<int> EosTokenIds => _inner.EosTokenIds;
+        public bool HasLogits => false;
         public IReadOnlyList<SampledToken> Execute(IReadOnlyList<ScheduledChunk> chunks, KvCacheManager kv) =>
             ++_steps == failAt ? throw new InvalidOperationException("device lost") : _inner.Execute(chunks, kv);
         public void Dispose() { }

@@ -21,7 +21,7 @@ namespace SeaLion.Gateway.OpenAi;
 /// through the same session grain as gRPC Chat. Where OpenAI is silent, vLLM's choices: max_tokens defaults to
 /// the rest of the context; top_k, min_p, repetition_penalty and ignore_eos are accepted as extras.
 /// </summary>
-public static class OpenAiEndpoints
+public static partial class OpenAiEndpoints
 {
     public const long MaxBodyBytes = 8 << 20;
     public const string SessionHeader = "X-SeaLion-Session";
@@ -37,6 +37,7 @@ public static class OpenAiEndpoints
             : Results.Json(ErrorBody(new OpenAiException(404, $"the model '{id}' does not exist; this server serves '{c.Model.Name}'", "model", code: "model_not_found")), statusCode: 404));
         v1.MapPost("/chat/completions", (HttpContext ctx, ClusterCalls c) => Run(ctx, () => ChatCompletions(ctx, c)));
         v1.MapPost("/completions", (HttpContext ctx, ClusterCalls c) => Run(ctx, () => Completions(ctx, c)));
+        app.MapVllmUtilities();
         return app;
     }
 
@@ -188,15 +189,67 @@ public static class OpenAiEndpoints
         return list.ToArray();
     }
 
+    // ---- fields ---------------------------------------------------------------------------------------------------
+
+    /// <summary>Fields both endpoints take. user and metadata are accepted and have no effect (they change no output).</summary>
+    static readonly string[] SharedFields =
+    [
+        "model", "stream", "stream_options", "n", "seed", "stop", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
+        "frequency_penalty", "repetition_penalty", "logit_bias", "ignore_eos", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
+        "skip_special_tokens", "spaces_between_special_tokens", "prompt_logprobs", "add_special_tokens", "max_tokens", "user", "metadata",
+    ];
+    /// <summary>Every field /v1/chat/completions takes; any other is refused by name (docs/api.md lists them).</summary>
+    internal static readonly IReadOnlySet<string> ChatFields = new HashSet<string>([.. SharedFields, "messages", "logprobs", "top_logprobs",
+        "max_completion_tokens", "response_format", "store", "parallel_tool_calls", "add_generation_prompt", "continue_final_message", "chat_template_kwargs", "echo"]);
+    /// <summary>Every field /v1/completions takes; any other is refused by name.</summary>
+    internal static readonly IReadOnlySet<string> CompletionFields = new HashSet<string>([.. SharedFields, "prompt", "echo", "logprobs", "best_of"]);
+
+    /// <summary>vLLM's prompt_logprobs: 0-20; not with stream (vLLM sends them in no chunk; here that is refused, not dropped).</summary>
+    static int? PromptLogprobs(OpenAiRequest r, bool stream)
+    {
+        int? n = (int?)r.Integer("prompt_logprobs", 0, SeaLion.Model.Sampling.SamplingParams.MaxTopLogprobs);
+        if (n is not null && stream) throw OpenAiException.Invalid("prompt_logprobs is not available with stream: true", "prompt_logprobs");
+        return n;
+    }
+
+    /// <summary>
+    /// A chat's prompt ids as vLLM builds them: the template with add_generation_prompt (default true) or
+    /// continue_final_message, chat_template_kwargs as extra template variables, and add_special_tokens (default
+    /// false: the template writes BOS itself; true adds one more, as vLLM does).
+    /// </summary>
+    internal static int[] ChatPromptIds(ClusterCalls c, OpenAiRequest r, ChatMessageSpec[] messages)
+    {
+        bool addGeneration = r.Bool("add_generation_prompt") ?? true, continueFinal = r.Bool("continue_final_message") ?? false;
+        if (addGeneration && continueFinal)
+            throw OpenAiException.Invalid("continue_final_message and add_generation_prompt cannot both be true (send add_generation_prompt: false)", "continue_final_message");
+        IReadOnlyDictionary<string, object?>? kwargs = null;
+        if (r.Get("chat_template_kwargs") is { } k)
+        {
+            if (k.ValueKind != JsonValueKind.Object) throw OpenAiException.Invalid($"chat_template_kwargs must be an object, got {OpenAiRequest.Describe(k)}", "chat_template_kwargs");
+            foreach (var name in new[] { "messages", "add_generation_prompt" })
+                if (k.TryGetProperty(name, out _)) throw OpenAiException.Invalid($"chat_template_kwargs may not set {name}; send it as the request field", "chat_template_kwargs");
+            kwargs = ChatTemplate.ContextFromJson(k);
+        }
+        var chat = messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList();
+        string prompt;
+        try { prompt = continueFinal ? c.Model.Template.RenderContinuing(chat, kwargs) : c.Model.Template.Render(chat, addGeneration, kwargs); }
+        catch (TemplateException e) when (continueFinal) { throw OpenAiException.Invalid(e.Message, "continue_final_message"); }
+        int[] ids = c.Model.Tokenizer.Encode(prompt, addBos: false);   // the template writes BOS itself
+        return r.Bool("add_special_tokens") == true ? [c.Model.Tokenizer.BosTokenId, .. ids] : ids;
+    }
+
     // ---- chat completions ---------------------------------------------------------------------------------------
 
     static async Task ChatCompletions(HttpContext ctx, ClusterCalls c)
     {
         var r = await ReadBody(ctx);
+        r.OnlyKnown(ChatFields);
         CheckModel(r, c);
-        r.Unsupported("tools", "functions", "tool_choice", "function_call", "audio", "prediction", "web_search_options");
         if (r.Get("response_format") is { } rf && !(rf.ValueKind == JsonValueKind.Object && rf.TryGetProperty("type", out var rft) && rft.ValueKind == JsonValueKind.String && rft.GetString() == "text"))
             throw OpenAiException.Invalid("response_format other than {\"type\": \"text\"} is not supported by this server", "response_format");
+        r.OnlyValue("echo", false, "on /v1/chat/completions (use /v1/completions with echo for prompt text and logprobs)");
+        r.Bool("store");
+        r.Bool("parallel_tool_calls");
         var messages = Messages(r);
         int n = (int)(r.Integer("n", 1, MaxChoices) ?? 1);
         bool stream = r.Bool("stream") ?? false;
@@ -204,10 +257,12 @@ public static class OpenAiEndpoints
         bool logprobs = r.Bool("logprobs") ?? false;
         int? top = (int?)r.Integer("top_logprobs", 0, 20);
         if (top is not null && !logprobs) throw OpenAiException.Invalid("top_logprobs needs logprobs: true", "top_logprobs");
+        int? promptLogprobs = PromptLogprobs(r, stream);
         long? maxTokens = r.Integer("max_completion_tokens", 1, int.MaxValue) ?? r.Integer("max_tokens", 1, int.MaxValue);
         r.String("user", 256);
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var ct = ctx.RequestAborted;
+        int vocab = c.Model.VocabSize;
 
         List<IAsyncEnumerable<GenerateChunk>> streams = [];
         string? session = ctx.Request.Headers[SessionHeader].FirstOrDefault();
@@ -215,25 +270,30 @@ public static class OpenAiEndpoints
         {
             if (ChatLimits.CheckSessionId(session) is { } bad) throw OpenAiException.Invalid($"header {SessionHeader}: {bad}", SessionHeader);
             if (n != 1) throw OpenAiException.Invalid($"n must be 1 in a session turn, got {n}", "n");
+            // The session grain renders the whole history with the generation prompt: what changes that is not offered there.
+            foreach (var field in new[] { "prompt_logprobs", "continue_final_message", "chat_template_kwargs", "add_special_tokens" })
+                if (r.Has(field) && r.Get(field)!.Value.ValueKind != JsonValueKind.False)
+                    throw OpenAiException.Invalid($"{field} is not supported in a session turn (header {SessionHeader}); send the whole conversation without the header", field);
+            r.OnlyValue("add_generation_prompt", true, $"in a session turn (header {SessionHeader})");
             if (ChatLimits.Check(messages) is { } badTurn) throw OpenAiException.Invalid(badTurn, "messages");
             // 0 = the rest of the context: only the session grain knows how long the history is.
-            var spec = r.Sampling(1, logprobs ? top ?? 0 : null) with { MaxTokens = (int)(maxTokens ?? 0) };
+            var spec = r.Sampling(1, logprobs ? top ?? 0 : null, vocab) with { MaxTokens = (int)(maxTokens ?? 0) };
+            if (spec.MinTokens > 0 && maxTokens is null) throw OpenAiException.Invalid("min_tokens in a session turn needs max_tokens", "min_tokens");
             streams.Add(c.Chat($"{PrincipalOf(ctx).Tenant}/{session}", messages, spec, id, ct));
         }
         else
         {
-            string prompt = c.Model.Template.Render(messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList(), addGenerationPrompt: true);
-            int[] ids = c.Model.Tokenizer.Encode(prompt, addBos: false);   // the template writes BOS itself
+            int[] ids = ChatPromptIds(c, r, messages);
             int max = (int)(maxTokens ?? c.Model.ContextLength - ids.Length);
             if (max < 1) throw OpenAiException.Invalid($"messages ({ids.Length} tokens) fill the context length of {c.Model.ContextLength}", "messages");
             if (c.CheckFits(ids.Length, max, "messages") is { } tooLong) throw OpenAiException.Invalid(tooLong, maxTokens is null ? "messages" : "max_tokens");
-            var spec = r.Sampling(max, logprobs ? top ?? 0 : null);
+            var spec = r.Sampling(max, logprobs ? top ?? 0 : null, vocab, promptLogprobs);
             for (int i = 0; i < n; i++)
                 streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, n == 1 ? id : $"{id}-{i}", ct));
         }
 
         using var lease = ctx.RequestServices.GetRequiredService<TenantGate>().AdmitStream(PrincipalOf(ctx));
-        var renderer = new ChatRenderer(c, id, logprobs);
+        var renderer = new ChatRenderer(c, id, logprobs, promptLogprobs);
         var pieces = Metered(Merge(streams, ct), lease);
         if (stream) await StreamOut(ctx, pieces, n, renderer, includeUsage);
         else await Results.Json(renderer.Whole(await Collect(pieces, n))).ExecuteAsync(ctx);
@@ -245,52 +305,60 @@ public static class OpenAiEndpoints
     static async Task Completions(HttpContext ctx, ClusterCalls c)
     {
         var r = await ReadBody(ctx);
+        r.OnlyKnown(CompletionFields);
         CheckModel(r, c);
-        r.Unsupported("suffix");
-        if (r.Bool("echo") == true) throw OpenAiException.Invalid("echo is not supported by this server", "echo");
+        bool echo = r.Bool("echo") ?? false;
         int n = (int)(r.Integer("n", 1, MaxChoices) ?? 1);
         if (r.Integer("best_of", 1, MaxChoices) is { } bestOf && bestOf != n) throw OpenAiException.Invalid($"best_of must equal n ({n}) on this server, got {bestOf}", "best_of");
         bool stream = r.Bool("stream") ?? false;
         bool includeUsage = IncludeUsage(r, stream);
         int? logprobs = (int?)r.Integer("logprobs", 0, 20);
-        long? maxTokens = r.Integer("max_tokens", 1, int.MaxValue);
+        int? promptLogprobs = PromptLogprobs(r, stream);
+        // max_tokens 0 only with echo (vLLM's): the prompt and, with logprobs, its logprobs; nothing is generated.
+        long? maxTokens = r.Integer("max_tokens", echo ? 0 : 1, int.MaxValue);
         r.String("user", 256);
-        var prompts = Prompts(r, c);
+        var prompts = Prompts(r, c, r.Bool("add_special_tokens") ?? true);
         if (prompts.Count * n > MaxChoices * 4) throw OpenAiException.Invalid($"{prompts.Count} prompts x n = {n} is {prompts.Count * n} choices; the limit is {MaxChoices * 4}", "n");
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         var streams = new List<IAsyncEnumerable<GenerateChunk>>();
         int max = (int)(maxTokens ?? 16);   // OpenAI's default for completions
-        var spec = r.Sampling(max, logprobs);
+        // The engine computes the prompt logprobs once for both uses: echo's logprobs (top `logprobs`) and prompt_logprobs.
+        int? enginePromptLogprobs = echo && (logprobs is not null || max == 0) ? Math.Max(logprobs ?? 0, promptLogprobs ?? 0) : promptLogprobs;
+        var spec = r.Sampling(max, logprobs, c.Model.VocabSize, enginePromptLogprobs);
         for (int p = 0; p < prompts.Count; p++)
         {
-            int[] ids = prompts[p];
+            int[] ids = prompts[p].Ids;
             if (c.CheckFits(ids.Length, max, prompts.Count == 1 ? "prompt" : $"prompt[{p}]") is { } tooLong) throw OpenAiException.Invalid(tooLong, "max_tokens");
             for (int i = 0; i < n; i++)
                 streams.Add(c.Generate(ids, spec with { Seed = spec.Seed + i }, $"{id}-{p * n + i}", ctx.RequestAborted));
         }
         using var lease = ctx.RequestServices.GetRequiredService<TenantGate>().AdmitStream(PrincipalOf(ctx));
-        var renderer = new CompletionRenderer(c, id, logprobs is not null);
+        var echoed = echo ? Enumerable.Range(0, streams.Count).Select(i => prompts[i / n]).ToArray() : null;
+        var renderer = new CompletionRenderer(c, id, logprobs, promptLogprobs, echoed);
         var pieces = Metered(Merge(streams, ctx.RequestAborted), lease);
         if (stream) await StreamOut(ctx, pieces, streams.Count, renderer, includeUsage);
         else await Results.Json(renderer.Whole(await Collect(pieces, streams.Count))).ExecuteAsync(ctx);
     }
 
+    /// <summary>A completion prompt: its token ids, and its text (as given, or the ids decoded) for echo.</summary>
+    internal sealed record PromptInput(int[] Ids, string Text);
+
     /// <summary>"prompt": a string, an array of strings, an array of token ids, or an array of arrays of token ids.</summary>
-    static List<int[]> Prompts(OpenAiRequest r, ClusterCalls c)
+    static List<PromptInput> Prompts(OpenAiRequest r, ClusterCalls c, bool addSpecialTokens)
     {
-        int[] Text(string s, string at)
+        PromptInput Text(string s, string at)
         {
             if (s.Length == 0) throw OpenAiException.Invalid($"{at} is empty", "prompt");
             if (s.Length > ChatLimits.MaxMessageChars) throw OpenAiException.Invalid($"{at} has {s.Length} characters; the limit is {ChatLimits.MaxMessageChars}", "prompt");
-            return c.Model.Tokenizer.Encode(s, addBos: c.Model.Tokenizer.AddBosByDefault);
+            return new(c.Model.Tokenizer.Encode(s, addBos: addSpecialTokens && c.Model.Tokenizer.AddBosByDefault), s);
         }
-        int[] Ids(JsonElement a, string at)
+        PromptInput Ids(JsonElement a, string at)
         {
             var ids = a.EnumerateArray().Select((e, i) => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v
                 : throw OpenAiException.Invalid($"{at}[{i}] must be a token id (an integer), got {OpenAiRequest.Describe(e)}", "prompt")).ToArray();
             if (ids.Length == 0) throw OpenAiException.Invalid($"{at} is empty", "prompt");
             if (c.CheckIds(ids, at) is { } bad) throw OpenAiException.Invalid(bad, "prompt");
-            return ids;
+            return new(ids, c.Model.Tokenizer.Decode(ids));
         }
         var p = r.Get("prompt") ?? throw OpenAiException.Invalid("prompt is required", "prompt");
         if (p.ValueKind == JsonValueKind.String) return [Text(p.GetString()!, "prompt")];
@@ -416,15 +484,41 @@ public static class OpenAiEndpoints
 
         public object UsageChunk(object usage) => Envelope([], usage);
 
+        protected virtual object? TopLevelPromptLogprobs(List<Piece>[] choices) => null;
+
         public object Whole(List<Piece>[] choices)
         {
             var usage = new UsageCounter();
             foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
-            return new { id, @object = wholeObject, created = _created, model = C.Model.Name, choices = choices.Select((ps, i) => WholeChoice(ps, i)).ToArray(), usage = usage.ToObject() };
+            var body = new { id, @object = wholeObject, created = _created, model = C.Model.Name, choices = choices.Select((ps, i) => WholeChoice(ps, i)).ToArray(), usage = usage.ToObject() };
+            return TopLevelPromptLogprobs(choices) is { } prompt
+                ? new { body.id, body.@object, body.created, body.model, body.choices, body.usage, prompt_logprobs = prompt }
+                : body;
         }
     }
 
-    sealed class ChatRenderer(ClusterCalls c, string id, bool logprobs) : Renderer(c, id, "chat.completion.chunk", "chat.completion")
+    /// <summary>
+    /// vLLM's prompt_logprobs: null for the first prompt token, then per position a map token id -> {logprob, rank,
+    /// decoded_token} holding the prompt token (its own rank) and the top <paramref name="topN"/> (ranks 1..N).
+    /// </summary>
+    internal static object?[]? VllmPromptLogprobs(ClusterCalls c, PromptLogprobSpec[]? lps, int? topN)
+    {
+        if (topN is not { } n || lps is null) return null;
+        var list = new object?[lps.Length + 1];
+        for (int i = 0; i < lps.Length; i++)
+        {
+            var l = lps[i];
+            var entry = new Dictionary<string, object> { [l.TokenId.ToString()] = new { logprob = l.Logprob, rank = l.Rank, decoded_token = TokenText(c, l.TokenId).Text } };
+            for (int k = 0; k < Math.Min(n, l.Top.Length); k++)
+                entry.TryAdd(l.Top[k].TokenId.ToString(), new { logprob = l.Top[k].Logprob, rank = k + 1, decoded_token = TokenText(c, l.Top[k].TokenId).Text });
+            list[i + 1] = entry;
+        }
+        return list;
+    }
+
+    static PromptLogprobSpec[]? PromptLogprobsIn(IEnumerable<Piece> ps) => ps.Select(p => p.Chunk.PromptLogprobs).FirstOrDefault(x => x is not null);
+
+    sealed class ChatRenderer(ClusterCalls c, string id, bool logprobs, int? promptLogprobs) : Renderer(c, id, "chat.completion.chunk", "chat.completion")
     {
         object? Logprobs(IEnumerable<TokenLogprobSpec>? lps) => !logprobs || lps is null ? null : new
         {
@@ -453,47 +547,88 @@ public static class OpenAiEndpoints
             logprobs = Logprobs(ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
             finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
         };
+
+        // vLLM's chat response carries the prompt's logprobs once, at the top level (every choice shares the prompt).
+        protected override object? TopLevelPromptLogprobs(List<Piece>[] choices) => VllmPromptLogprobs(C, PromptLogprobsIn(choices.SelectMany(x => x)), promptLogprobs);
     }
 
-    sealed class CompletionRenderer(ClusterCalls c, string id, bool logprobs) : Renderer(c, id, "text_completion", "text_completion")
+    /// <param name="echo">Per choice, the prompt to echo before its text (and, with logprobs, before its logprobs); null: no echo.</param>
+    sealed class CompletionRenderer(ClusterCalls c, string id, int? logprobs, int? promptLogprobs, PromptInput[]? echo) : Renderer(c, id, "text_completion", "text_completion")
     {
         readonly Dictionary<int, int> _offsets = [];
+        readonly HashSet<int> _echoed = [];
 
-        object? Logprobs(int index, IEnumerable<TokenLogprobSpec>? lps)
+        /// <summary>OpenAI's legacy logprobs: tokens, token_logprobs, top_logprobs (token text -> logprob), text_offset.</summary>
+        object? Logprobs(int index, IEnumerable<TokenLogprobSpec>? lps, PromptLogprobSpec[]? prompt)
         {
-            if (!logprobs || lps is null) return null;
-            var list = lps.ToArray();
-            int offset = _offsets.GetValueOrDefault(index);
+            if (logprobs is not { } n) return null;
             var tokens = new List<string>();
+            var tokenLogprobs = new List<float?>();
+            var top = new List<Dictionary<string, float>?>();
             var offsets = new List<int>();
-            foreach (var l in list)
+            int offset = _offsets.GetValueOrDefault(index);
+            void Add(int tokenId, float? lp, Dictionary<string, float>? alternatives)
             {
-                string t = TokenText(C, l.TokenId).Text;
+                string t = TokenText(C, tokenId).Text;
                 tokens.Add(t);
+                tokenLogprobs.Add(lp);
+                top.Add(alternatives);
                 offsets.Add(offset);
                 offset += t.Length;
             }
-            _offsets[index] = offset;
-            return new
+            // A map keyed by token text: two tokens with the same text keep the larger logprob.
+            Dictionary<string, float> Map(IEnumerable<(int Id, float Lp)> entries)
             {
-                tokens, token_logprobs = list.Select(l => l.Logprob).ToArray(),
-                top_logprobs = list.Select(l => l.Top.GroupBy(x => TokenText(C, x.TokenId).Text).ToDictionary(g => g.Key, g => g.First().Logprob)).ToArray(),
-                text_offset = offsets,
-            };
+                var d = new Dictionary<string, float>();
+                foreach (var (tid, lp) in entries)
+                {
+                    string t = TokenText(C, tid).Text;
+                    d[t] = d.TryGetValue(t, out float had) ? Math.Max(had, lp) : lp;
+                }
+                return d;
+            }
+            if (prompt is not null)
+            {
+                // The echoed prompt: its first token has no logprob (nothing before it), the others carry their own
+                // logprob and, as vLLM, a map of the prompt token and the top n at that position.
+                Add(echo![index].Ids[0], null, null);
+                foreach (var l in prompt) Add(l.TokenId, l.Logprob, Map([(l.TokenId, l.Logprob), .. l.Top.Take(n).Select(x => (x.TokenId, x.Logprob))]));
+            }
+            foreach (var l in lps ?? []) Add(l.TokenId, l.Logprob, Map(l.Top.Select(x => (x.TokenId, x.Logprob))));
+            _offsets[index] = offset;
+            return new { tokens, token_logprobs = tokenLogprobs, top_logprobs = top, text_offset = offsets };
+        }
+
+        /// <summary>The echo for a choice's first piece: the prompt's text and its logprobs; nothing after that.</summary>
+        (string Text, PromptLogprobSpec[]? Logprobs) Echo(int index, PromptLogprobSpec[]? got)
+        {
+            if (echo is null || !_echoed.Add(index)) return ("", null);
+            if (logprobs is not null && got is null) throw new InvalidOperationException("echo with logprobs: the engine sent no prompt logprobs");
+            return (echo[index].Text, logprobs is null ? null : got);
         }
 
         public override IEnumerable<object> Start(int choices) => [];
 
         public override IEnumerable<object> Chunk(Piece p)
         {
-            yield return Envelope([new { index = p.Index, text = p.Chunk.Text, logprobs = Logprobs(p.Index, p.Chunk.Logprobs), finish_reason = Finish(p.Chunk.FinishReason) }]);
+            var (prefix, promptLps) = Echo(p.Index, p.Chunk.PromptLogprobs);
+            yield return Envelope([new
+            {
+                index = p.Index, text = prefix + p.Chunk.Text, logprobs = Logprobs(p.Index, p.Chunk.Logprobs, promptLps), finish_reason = Finish(p.Chunk.FinishReason),
+            }]);
         }
 
-        protected override object WholeChoice(List<Piece> ps, int i) => new
+        protected override object WholeChoice(List<Piece> ps, int i)
         {
-            index = i, text = string.Concat(ps.Select(p => p.Chunk.Text)),
-            logprobs = Logprobs(i, ps.SelectMany(p => p.Chunk.Logprobs ?? [])),
-            finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
-        };
+            var got = PromptLogprobsIn(ps);
+            var (prefix, promptLps) = Echo(i, got);
+            return new
+            {
+                index = i, text = prefix + string.Concat(ps.Select(p => p.Chunk.Text)),
+                logprobs = Logprobs(i, ps.SelectMany(p => p.Chunk.Logprobs ?? []), promptLps),
+                finish_reason = Finish(ps.LastOrDefault()?.Chunk.FinishReason),
+                prompt_logprobs = VllmPromptLogprobs(C, got, promptLogprobs),
+            };
+        }
     }
 }

@@ -17,7 +17,7 @@ public sealed class OpenAiException(int status, string message, string? param = 
 
 /// <summary>
 /// Typed reads of a request body's fields, each failing with a 400 that names the field, what it must be and what
-/// was given. Fields a client sends that this server does not know are ignored (as OpenAI's own clients add some).
+/// was given. <see cref="OnlyKnown"/> refuses, by name, any field an endpoint does not list.
 /// </summary>
 public sealed class OpenAiRequest(JsonElement root)
 {
@@ -82,19 +82,64 @@ public sealed class OpenAiRequest(JsonElement root)
         return stops;
     }
 
-    /// <summary>Refuses fields this server does not implement, naming them, rather than silently ignoring them.</summary>
-    public void Unsupported(params string[] names)
+    /// <summary>
+    /// Refuses every field the endpoint does not list (a field this server does not implement is refused by name,
+    /// never silently ignored). A field sent as null is absent, as OpenAI's clients treat it.
+    /// </summary>
+    public void OnlyKnown(IReadOnlySet<string> known)
     {
-        foreach (var n in names)
-            if (Has(n)) throw OpenAiException.Invalid($"{n} is not supported by this server", n);
+        foreach (var p in Root.EnumerateObject())
+            if (p.Value.ValueKind != JsonValueKind.Null && !known.Contains(p.Name))
+                throw OpenAiException.Invalid($"{p.Name} is not supported by this server", p.Name);
     }
+
+    /// <summary>Refuses a field unless it is absent or has the one value this server implements.</summary>
+    public void OnlyValue(string name, bool allowed, string why)
+    {
+        if (Bool(name) is { } v && v != allowed) throw OpenAiException.Invalid($"{name}: {v.ToString().ToLowerInvariant()} is not supported {why}", name);
+    }
+
+    /// <summary>"logit_bias": {"token id": bias}, as OpenAI's (keys are token ids written as strings), each in [-100, 100].</summary>
+    public Dictionary<int, float>? LogitBias(int vocabSize)
+    {
+        if (Get("logit_bias") is not { } v) return null;
+        if (v.ValueKind != JsonValueKind.Object) throw OpenAiException.Invalid($"logit_bias must be an object of token id -> bias, got {Describe(v)}", "logit_bias");
+        var bias = new Dictionary<int, float>();
+        foreach (var p in v.EnumerateObject())
+        {
+            if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id))
+                throw OpenAiException.Invalid($"logit_bias key '{Clip(p.Name)}' is not a token id", "logit_bias");
+            if (id >= vocabSize) throw OpenAiException.Invalid($"logit_bias token id {id} is outside the vocabulary [0, {vocabSize})", "logit_bias");
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out double b))
+                throw OpenAiException.Invalid($"logit_bias[{id}] must be a number, got {Describe(p.Value)}", "logit_bias");
+            if (!double.IsFinite(b) || Math.Abs(b) > SeaLion.Model.Sampling.SamplingParams.LogitBiasLimit)
+                throw OpenAiException.Invalid($"logit_bias[{id}] must be in [-100, 100], got {p.Value.GetRawText()}", "logit_bias");
+            bias[id] = (float)b;
+        }
+        if (bias.Count > SeaLion.Model.Sampling.SamplingParams.MaxLogitBias) throw OpenAiException.Invalid($"logit_bias has {bias.Count} entries; the limit is {SeaLion.Model.Sampling.SamplingParams.MaxLogitBias}", "logit_bias");
+        return bias;
+    }
+
+    /// <summary>"stop_token_ids": an array of token ids in the vocabulary.</summary>
+    public int[] StopTokenIds(int vocabSize)
+    {
+        if (Get("stop_token_ids") is not { } v) return [];
+        if (v.ValueKind != JsonValueKind.Array) throw OpenAiException.Invalid($"stop_token_ids must be an array of token ids, got {Describe(v)}", "stop_token_ids");
+        if (v.GetArrayLength() > 64) throw OpenAiException.Invalid($"stop_token_ids has {v.GetArrayLength()} entries; the limit is 64", "stop_token_ids");
+        return v.EnumerateArray().Select((e, i) => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) && id >= 0 && id < vocabSize ? id
+            : throw OpenAiException.Invalid($"stop_token_ids[{i}] must be a token id in [0, {vocabSize}), got {(e.ValueKind == JsonValueKind.Number ? e.GetRawText() : Describe(e))}", "stop_token_ids")).ToArray();
+    }
+
+    static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     /// <summary>
     /// The sampling fields both endpoints share (OpenAI's, and vLLM's extras top_k, min_p, repetition_penalty,
-    /// ignore_eos), with max_tokens left to the caller. The engine's own validation runs too.
+    /// ignore_eos, min_tokens, stop_token_ids, skip_special_tokens, include_stop_str_in_output), with max_tokens,
+    /// logprobs and prompt logprobs left to the caller. The engine's own validation runs too.
     /// </summary>
-    public SamplingSpec Sampling(int maxTokens, int? logprobs)
+    public SamplingSpec Sampling(int maxTokens, int? logprobs, int vocabSize, int? promptLogprobs = null)
     {
+        Bool("spaces_between_special_tokens");   // accepted: no effect with a byte-level BPE tokenizer (see docs/api.md)
         var d = new SamplingSpec();
         var spec = new SamplingSpec
         {
@@ -110,8 +155,14 @@ public sealed class OpenAiRequest(JsonElement root)
             RepetitionPenalty = Number("repetition_penalty", 0, 100, minExclusive: true) ?? d.RepetitionPenalty,
             Logprobs = logprobs,
             IgnoreEos = Bool("ignore_eos") ?? false,
+            PromptLogprobs = promptLogprobs,
+            MinTokens = (int)(Integer("min_tokens", 0, int.MaxValue) ?? 0),
+            LogitBias = LogitBias(vocabSize),
+            StopTokenIds = StopTokenIds(vocabSize),
+            SkipSpecialTokens = Bool("skip_special_tokens") ?? true,
+            IncludeStopStrInOutput = Bool("include_stop_str_in_output") ?? false,
         };
-        if (SeaLion.Hosting.SamplingSpecs.Problem(spec) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
+        if (SeaLion.Hosting.SamplingSpecs.Problem(spec, vocabSize) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
         return spec;
     }
 

@@ -9,6 +9,8 @@ public sealed record SamplingParams
     public const int MaxStopStrings = 16;
     public const int MaxStopStringLength = 256;
     public const int MaxTopLogprobs = 20;
+    public const int MaxLogitBias = 1024;
+    public const double LogitBiasLimit = 100;
 
     public double Temperature { get; init; } = 1.0;
     public double TopP { get; init; } = 1.0;
@@ -30,6 +32,20 @@ public sealed record SamplingParams
     public bool IgnoreEos { get; init; }
     /// <summary>Null: no logprobs. n >= 0: the chosen token's logprob and the n most likely alternatives.</summary>
     public int? Logprobs { get; init; }
+    /// <summary>
+    /// Null: none. n >= 0: for every prompt token after the first, its logprob given the tokens before it, its rank,
+    /// and the n most likely tokens at that position (vLLM's prompt_logprobs). With it, max_tokens may be 0.
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
+    /// <summary>vLLM semantics: until this many tokens are generated, EOS and the stop token ids cannot be sampled
+    /// and stop strings are not looked for.</summary>
+    public int MinTokens { get; init; }
+    /// <summary>OpenAI semantics: added to the token's logit before sampling (the reported logprobs stay the model's).</summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+    /// <summary>Special tokens (e.g. &lt;|eot_id|&gt; under ignore_eos) add no text.</summary>
+    public bool SkipSpecialTokens { get; init; } = true;
+    /// <summary>The matched stop string (or stop token's text) ends the output instead of being cut off.</summary>
+    public bool IncludeStopStrInOutput { get; init; }
 
     public bool IsGreedy => Temperature == 0;
 
@@ -47,7 +63,22 @@ public sealed record SamplingParams
             throw new ArgumentOutOfRangeException("repetition_penalty", RepetitionPenalty, $"repetition_penalty must be in (0, 100], got {RepetitionPenalty}");
         Range("presence_penalty", PresencePenalty, -2, 2, "between -2 and 2");
         Range("frequency_penalty", FrequencyPenalty, -2, 2, "between -2 and 2");
-        if (MaxTokens < 1) throw new ArgumentOutOfRangeException("max_tokens", MaxTokens, $"max_tokens must be at least 1, got {MaxTokens}");
+        if (MaxTokens < (PromptLogprobs is null ? 1 : 0))
+            throw new ArgumentOutOfRangeException("max_tokens", MaxTokens, $"max_tokens must be at least 1 (0 only with prompt logprobs), got {MaxTokens}");
+        if (MinTokens < 0 || MinTokens > MaxTokens)
+            throw new ArgumentOutOfRangeException("min_tokens", MinTokens, $"min_tokens must be in [0, max_tokens = {MaxTokens}], got {MinTokens}");
+        if (LogitBias is { } bias)
+        {
+            if (bias.Count > MaxLogitBias) throw new ArgumentOutOfRangeException("logit_bias", bias.Count, $"logit_bias may hold at most {MaxLogitBias} entries, got {bias.Count}");
+            foreach (var (id, b) in bias)
+            {
+                if (id < 0 || id >= vocabSize) throw new ArgumentOutOfRangeException("logit_bias", id, $"logit_bias token id {id} is outside the vocabulary [0, {vocabSize})");
+                if (!float.IsFinite(b) || Math.Abs(b) > LogitBiasLimit)
+                    throw new ArgumentOutOfRangeException("logit_bias", b, $"logit_bias for token {id} must be in [-{LogitBiasLimit}, {LogitBiasLimit}], got {b}");
+            }
+        }
+        if (PromptLogprobs is < 0 or > MaxTopLogprobs)
+            throw new ArgumentOutOfRangeException("prompt_logprobs", PromptLogprobs, $"prompt_logprobs must be between 0 and {MaxTopLogprobs}, got {PromptLogprobs}");
         foreach (int id in StopTokenIds)
             if (id < 0 || id >= vocabSize) throw new ArgumentOutOfRangeException("stop_token_ids", id, $"stop_token_ids must be in [0, {vocabSize}), got {id}");
         if (Stop.Count > MaxStopStrings) throw new ArgumentOutOfRangeException("stop", Stop.Count, $"stop may hold at most {MaxStopStrings} strings, got {Stop.Count}");

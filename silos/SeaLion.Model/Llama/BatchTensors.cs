@@ -79,7 +79,7 @@ internal sealed class BatchTensors : IDisposable
                 gather = tensor(ctxSlots, device: device);
             }
             if (!(s.QueryLength == 1 && decodeCount >= 2)) views.Add(new ContextView(q0, s.QueryLength, s.ContextLength, Slot(0), gather));
-            if (batch.AllLogits) for (int i = 0; i < s.QueryLength; i++) logitRows.Add(q0 + i);
+            if (batch.AllLogits || s.AllTokenLogits) for (int i = 0; i < s.QueryLength; i++) logitRows.Add(q0 + i);
             else if (s.ComputeLogits) logitRows.Add(q0 + s.QueryLength - 1);
             q0 += s.QueryLength;
         }

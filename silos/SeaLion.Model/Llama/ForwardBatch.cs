@@ -5,8 +5,9 @@ namespace SeaLion.Model.Llama;
 /// <see cref="ContextLength"/> tokens (positions ContextLength-QueryLength .. ContextLength-1); the KV of the
 /// earlier ones must already be in the cache. The block table maps position p to cache slot
 /// BlockTable[p / blockSize] * blockSize + p % blockSize. A chunk that ends mid-prompt needs no logits.
+/// <see cref="AllTokenLogits"/>: a logits row for every query token (prompt logprobs), not only the last.
 /// </summary>
-public sealed record SequenceChunk(int QueryLength, int ContextLength, IReadOnlyList<int> BlockTable, bool ComputeLogits = true);
+public sealed record SequenceChunk(int QueryLength, int ContextLength, IReadOnlyList<int> BlockTable, bool ComputeLogits = true, bool AllTokenLogits = false);
 
 /// <summary>
 /// A flat batch of tokens from any number of sequences, prefill chunks and decode steps mixed: the input of
@@ -18,7 +19,8 @@ public sealed class ForwardBatch
     public required int[] TokenIds { get; init; }
     public required IReadOnlyList<SequenceChunk> Sequences { get; init; }
     /// <summary>Logits for every token (tests, prompt logprobs) instead of only each sequence's last token.</summary>
-    /// <remarks>Without it, the logits rows are the sequences with <see cref="SequenceChunk.ComputeLogits"/>, in order.</remarks>
+    /// <remarks>Without it, the logits rows are, in order, every query token of a sequence with
+    /// <see cref="SequenceChunk.AllTokenLogits"/> and the last of one with <see cref="SequenceChunk.ComputeLogits"/>.</remarks>
     public bool AllLogits { get; init; }
 
     /// <summary>A single sequence whose blocks are 0..n-1 of the cache.</summary>

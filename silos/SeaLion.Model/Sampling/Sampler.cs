@@ -28,6 +28,10 @@ public sealed class SamplingState
 
     public SamplingParams Params { get; }
     public IReadOnlyList<int> Output => _output;
+    /// <summary>The tokens that end the request (EOS unless ignored, and stop_token_ids): masked while fewer than min_tokens exist.</summary>
+    public IReadOnlySet<int>? StopTokenIds { get; set; }
+    /// <summary>min_tokens is not reached yet: the stop tokens must not be sampled.</summary>
+    internal bool MasksStops => Params.MinTokens > _output.Count && StopTokenIds is { Count: > 0 };
     internal IReadOnlyDictionary<int, int> OutputCounts => _outputCounts;
     internal IReadOnlyCollection<int> Seen => _seen;
 
@@ -45,6 +49,9 @@ public sealed class SamplingState
 public sealed record TokenLogprob(int TokenId, float Logprob);
 
 public sealed record SampledToken(int TokenId, float? Logprob, IReadOnlyList<TokenLogprob>? TopLogprobs);
+
+/// <summary>A prompt token's logprob given the tokens before it; Rank 1 is the most likely token; Top in descending order.</summary>
+public sealed record PromptLogprob(int TokenId, float Logprob, int Rank, IReadOnlyList<TokenLogprob> Top);
 
 /// <summary>
 /// Samples one token per row of a batch of logits, each row with its own parameters. Order as in HF generate:
@@ -151,15 +158,31 @@ public static class Sampler
 
     static bool IsPlainGreedy(SamplingState s) =>
         s.Params.IsGreedy && s.Params.Logprobs is null && s.Params.RepetitionPenalty == 1.0
-        && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0;
+        && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0 && s.Params.LogitBias is not { Count: > 0 } && !s.MasksStops;
 
+    /// <summary>
+    /// Logit processing in vLLM's order: min_tokens' mask of the stop tokens, logit_bias (added), then the
+    /// repetition, presence and frequency penalties.
+    /// </summary>
     static Tensor Penalize(Tensor row, SamplingState s, ScalarScope scalars)
     {
         var p = s.Params;
         bool rep = p.RepetitionPenalty != 1.0 && s.Seen.Count > 0;
         bool outPen = (p.PresencePenalty != 0 || p.FrequencyPenalty != 0) && s.OutputCounts.Count > 0;
-        if (!rep && !outPen) return row;
+        bool bias = p.LogitBias is { Count: > 0 }, mask = s.MasksStops;
+        if (!rep && !outPen && !bias && !mask) return row;
         row = row.clone();
+        if (mask)
+        {
+            using var ids = tensor(s.StopTokenIds!.Select(x => (long)x).ToArray(), device: row.device);
+            row.index_fill_(0, ids, scalars.Of(float.NegativeInfinity));
+        }
+        if (bias)
+        {
+            using var ids = tensor(p.LogitBias!.Keys.Select(x => (long)x).ToArray(), device: row.device);
+            using var values = tensor(p.LogitBias!.Values.ToArray(), device: row.device);
+            row.index_add_(0, ids, values.to(row.dtype), Scalars.One);
+        }
         if (rep)
         {
             using var ids = tensor(s.Seen.Select(x => (long)x).ToArray(), device: row.device);
@@ -220,6 +243,40 @@ public static class Sampler
             if (mass >= topP) return (v, i);
         }
         return scaled.sort(descending: true);
+    }
+
+    /// <summary>
+    /// Prompt logprobs from logits rows (float32, one per predicting position): row i predicts targets[i]. The
+    /// log-softmax, the target's logprob, its rank (1 + the number of tokens more likely) and the topN alternatives.
+    /// </summary>
+    public static PromptLogprob[] PromptLogprobs(Tensor rows, IReadOnlyList<int> targets, int topN)
+    {
+        if (rows.shape[0] != targets.Count) throw new ArgumentException($"{rows.shape[0]} rows of logits for {targets.Count} prompt tokens");
+        if (targets.Count == 0) return [];
+        using var mode = inference_mode();
+        using var scope = NewDisposeScope();
+        var logp = rows.to(ScalarType.Float32).log_softmax(-1);
+        using var idx = tensor(targets.Select(x => (long)x).ToArray(), device: logp.device);
+        var chosen = logp.gather(1, idx.unsqueeze(1));                           // [n, 1]
+        var ranks = logp.gt(chosen).sum(1, type: ScalarType.Int64).add_(Scalars.One, Scalars.One);    // [n]
+        var chosenCpu = chosen.squeeze(1).cpu().data<float>().ToArray();
+        var ranksCpu = ranks.cpu().data<long>().ToArray();
+        float[]? topV = null;
+        long[]? topI = null;
+        if (topN > 0)
+        {
+            var (v, i) = logp.topk(topN, dim: 1);
+            topV = v.cpu().data<float>().ToArray();
+            topI = i.cpu().data<long>().ToArray();
+        }
+        var result = new PromptLogprob[targets.Count];
+        for (int r = 0; r < result.Length; r++)
+        {
+            var top = new TokenLogprob[topN];
+            for (int k = 0; k < topN; k++) top[k] = new TokenLogprob((int)topI![r * topN + k], topV![r * topN + k]);
+            result[r] = new PromptLogprob(targets[r], chosenCpu[r], (int)ranksCpu[r], top);
+        }
+        return result;
     }
 
     static SampledToken WithLogprobs(int token, Tensor logp, int topN)
