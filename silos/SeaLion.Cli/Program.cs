@@ -34,6 +34,10 @@ const string Usage = """
       bench autoscale [--phases 4:60,48:240,4:600] [--time-scale 1] [--max-replicas 3] [--kv-cache-mb 64] [--gen-len 64]
                      [--sim-time-scale 1] [--plot FILE.png]: the shipped HPA policy applied on loopback to silo processes
                      (scale-out starts one, scale-in drains one with SIGTERM) under phased load; JSON + PNG
+      eval           [--url http://127.0.0.1:8080] [--tasks FILE.jsonl] [--model NAME] [--api-key K] [--concurrency 8]
+                     [--limit N] [--json]: multiple-choice (loglikelihood, lm-eval's way) and generation tasks against a
+                     running server through the OpenAI API; accuracy per task and language (default: the built-in
+                     sea-mini tasks in English, Indonesian, Thai, Vietnamese and Tamil)
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
                      [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
@@ -76,6 +80,7 @@ try
         "chat-template" => TextCommands.ChatTemplate(new CliArgs(verb, rest)),
         "init-random" => InitRandomCommand.Run(new CliArgs(verb, rest)),
         "bench" => BenchCommand.Run(rest),
+        "eval" => EvalCommand.Run(new CliArgs(verb, rest)),
         "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
         "silo" => ServeCommand.Silo(new CliArgs(verb, rest)),
         "gateway" => GatewayCommand.Run(new CliArgs(verb, rest)),
