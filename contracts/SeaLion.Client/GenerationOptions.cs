@@ -48,6 +48,16 @@ public sealed record GenerationOptions
     public bool? IncludeStopStringInOutput { get; init; }
     /// <summary>Show special tokens' text (skipped by default).</summary>
     public bool? KeepSpecialTokens { get; init; }
+    /// <summary>Structured output: the output is compact JSON valid against this JSON schema (its text).</summary>
+    public string? JsonSchema { get; init; }
+    /// <summary>Structured output: the output is a JSON object.</summary>
+    public bool? JsonObject { get; init; }
+    /// <summary>Structured output: the whole output matches this regular expression.</summary>
+    public string? Regex { get; init; }
+    /// <summary>Structured output: the output is exactly one of these strings.</summary>
+    public IReadOnlyList<string>? Choice { get; init; }
+    /// <summary>Structured output: the output matches this GBNF grammar's root rule (no recursion).</summary>
+    public string? Grammar { get; init; }
 
     /// <summary>The model for this call; null = <see cref="SeaLionClientOptions.Model"/>.</summary>
     public string? Model { get; init; }
@@ -78,6 +88,13 @@ public sealed record GenerationOptions
         if (LogitBias is not null) foreach (var (id, bias) in LogitBias) p.LogitBias[id] = bias;
         if (IncludeStopStringInOutput is { } include) p.IncludeStopStrInOutput = include;
         if (KeepSpecialTokens is { } keep) p.KeepSpecialTokens = keep;
+        int structured = (JsonSchema is null ? 0 : 1) + (JsonObject == true ? 1 : 0) + (Regex is null ? 0 : 1) + (Choice is null ? 0 : 1) + (Grammar is null ? 0 : 1);
+        if (structured > 1) throw new ArgumentException("set at most one of JsonSchema, JsonObject, Regex, Choice and Grammar");
+        if (JsonSchema is not null) p.JsonSchema = JsonSchema;
+        if (JsonObject == true) p.JsonObject = true;
+        if (Regex is not null) p.Regex = Regex;
+        if (Choice is not null) { p.Choice = new V1.ChoiceList(); p.Choice.Choices.AddRange(Choice); }
+        if (Grammar is not null) p.Grammar = Grammar;
         return p;
     }
 }

@@ -1,3 +1,5 @@
+using StructuredOutput = SeaLion.Model.Sampling.StructuredOutput;
+using StructuredKind = SeaLion.Model.Sampling.StructuredKind;
 using Grpc.Core;
 using SeaLion.Contracts.Grains;
 using SeaLion.Contracts.V1;
@@ -166,7 +168,15 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
             LogitBias = p.LogitBias.Count > 0 ? new Dictionary<int, float>(p.LogitBias) : null,
             IncludeStopStrInOutput = p.IncludeStopStrInOutput,
             SkipSpecialTokens = !p.KeepSpecialTokens,
-        };
+        }.WithStructured(p.StructuredCase switch
+        {
+            SamplingParams.StructuredOneofCase.JsonSchema => new StructuredOutput(StructuredKind.JsonSchema, p.JsonSchema),
+            SamplingParams.StructuredOneofCase.JsonObject when p.JsonObject => new StructuredOutput(StructuredKind.JsonObject, ""),
+            SamplingParams.StructuredOneofCase.Regex => new StructuredOutput(StructuredKind.Regex, p.Regex),
+            SamplingParams.StructuredOneofCase.Choice => new StructuredOutput(StructuredKind.Choice, System.Text.Json.JsonSerializer.Serialize(p.Choice.Choices.ToArray())),
+            SamplingParams.StructuredOneofCase.Grammar => new StructuredOutput(StructuredKind.Grammar, p.Grammar),
+            _ => null,
+        });
         // The engine's own checks, run here too so bad input is refused before any grain call.
         if (spec.Problem(model.VocabSize) is { } problem) throw Invalid("sampling." + problem.Message);
         return spec;

@@ -1,3 +1,4 @@
+using SeaLion.Structured;
 using SeaLion.Engine.Blocks;
 using SeaLion.Routing;
 using SeaLion.Tokenization;
@@ -16,6 +17,11 @@ internal sealed class EngineCore : IDisposable
     readonly Dictionary<string, (EngineRequest Request, OutputStream Stream)> _requests = new();
     readonly HashSet<int> _eos;
     long _arrivals;
+    ConstraintCache? _constraints;
+
+    /// <summary>Compiled structured outputs over this engine's vocabulary (built on the first constrained request).</summary>
+    public ConstraintCache Constraints => LazyInitializer.EnsureInitialized(ref _constraints, () => new ConstraintCache(new Vocabulary(_tokenizer.VocabSize,
+        id => _tokenizer.IsSpecial(id) ? null : _tokenizer.TokenBytes(id), [.. _eos])));
 
     public EngineCore(IModelRunner runner, BpeTokenizer tokenizer, int numBlocks, SchedulerOptions options,
         IEngineClock? clock = null, EngineMetrics? metrics = null)
@@ -80,9 +86,18 @@ internal sealed class EngineCore : IDisposable
         Validate(req);
         string id = req.RequestId ?? Guid.NewGuid().ToString("N");
         if (_requests.ContainsKey(id)) throw new ArgumentException($"request id '{id}' is already running", "request_id");
+        ConstraintState? constraint = null;
+        if (req.Sampling.Structured is { } structured)
+        {
+            if (!_runner.HasLogits) throw new ArgumentException("this engine is simulated (no model): it cannot constrain its output", "structured_outputs");
+            constraint = Constraints.Get(structured).Start();
+            foreach (int t in req.ResumeOutput ?? []) constraint.Advance(t);   // a resumed stream continues where it was
+        }
         var r = new EngineRequest(id, req.PromptTokenIds, req.Sampling, _arrivals++, req.ResumeOutput) { ArrivalTime = Clock.Now };
+        r.Sampling.Constraint = constraint;
         var stopIds = new HashSet<int>(req.Sampling.StopTokenIds);
-        if (!req.Sampling.IgnoreEos) stopIds.UnionWith(_eos);
+        // A constrained output ends at EOS even under ignore_eos: the constraint allows EOS only where the output may end.
+        if (!req.Sampling.IgnoreEos || constraint is not null) stopIds.UnionWith(_eos);
         // min_tokens masks EOS and the stop token ids (EOS even under ignore_eos, as vLLM does).
         r.Sampling.StopTokenIds = new HashSet<int>(stopIds.Concat(_eos));
         PromptTokens += req.PromptTokenIds.Length;

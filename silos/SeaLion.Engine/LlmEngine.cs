@@ -113,6 +113,9 @@ public sealed class LlmEngine : IDisposable
         request = request with { RequestId = id };
         var channel = Channel.CreateUnbounded<EngineOutput>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A structured output compiles here, on the caller's thread (cached by its text), not on the step thread
+        // where it would stall every running request; a bad one is refused before anything is queued.
+        if (request.Sampling.Structured is { } structured && _core.Constraints.Vocabulary is not null) _core.Constraints.Get(structured);
         Post(new Command(() =>
         {
             try

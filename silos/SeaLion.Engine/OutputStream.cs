@@ -42,6 +42,12 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
         {
             text = Text(detokenizer.Push(token), r.NumOutputTokens);
             if (_stops.Stopped) finish = "stop";
+            else if (r.Sampling.Constraint is { IsComplete: true })
+            {
+                // The structured output is whole and nothing may follow it.
+                finish = "stop";
+                text += _stops.Push(detokenizer.Flush()) + _stops.Flush();
+            }
             else if (r.NumOutputTokens >= p.MaxTokens || r.NumTokens >= maxContext)
             {
                 finish = "length";

@@ -231,3 +231,77 @@ public sealed class EvaluationApiTests(ServerFixture server)
         Assert.Contains("min_tokens", e.Status.Detail);
     }
 }
+
+/// <summary>Structured outputs through both APIs on the tiny model (random weights: only the constraint makes output valid).</summary>
+[Collection("server")]
+public sealed class StructuredApiTests(ServerFixture server)
+{
+    const string Model = "sea-lion-v2";
+    HttpClient Http() => new() { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
+
+    static async Task<JsonNode> Post(HttpClient http, string path, object body)
+    {
+        var res = await http.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
+        string text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.OK, $"{path}: {(int)res.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    [Fact]
+    public async Task Response_format_guided_fields_and_structured_outputs_constrain_the_output()
+    {
+        using var http = Http();
+        var schema = JsonNode.Parse("""{"type":"object","properties":{"kota":{"type":"string","enum":["Jakarta","Hanoi","Bangkok"]},"penduduk":{"type":"integer","minimum":1,"maximum":40000000}},"required":["kota","penduduk"]}""")!;
+        var chat = await Post(http, "/v1/chat/completions", new
+        {
+            model = Model, messages = new[] { new { role = "user", content = "Kota terbesar di Asia Tenggara? Jawab dalam JSON." } }, max_tokens = 60, temperature = 0.8, seed = 7, n = 3,
+            response_format = new { type = "json_schema", json_schema = new { name = "kota", schema, strict = true } },
+        });
+        foreach (var c in chat["choices"]!.AsArray())
+        {
+            var o = JsonNode.Parse((string)c!["message"]!["content"]!)!.AsObject();
+            Assert.Contains((string)o["kota"]!, new[] { "Jakarta", "Hanoi", "Bangkok" });
+            Assert.InRange((long)o["penduduk"]!, 1, 40000000);
+            Assert.Equal("stop", (string)c["finish_reason"]!);
+        }
+        var choice = await Post(http, "/v1/completions", new { model = Model, prompt = "Sentimen:", max_tokens = 10, guided_choice = new[] { "positif", "negatif" } });
+        Assert.Contains((string)choice["choices"]![0]!["text"]!, new[] { "positif", "negatif" });
+        var regex = await Post(http, "/v1/completions", new { model = Model, prompt = "Kode:", max_tokens = 12, temperature = 1, seed = 3, structured_outputs = new { regex = @"[A-Z]{3}-\d{2}" } });
+        Assert.Matches(@"^[A-Z]{3}-\d{2}$", (string)regex["choices"]![0]!["text"]!);
+        var obj = await Post(http, "/v1/chat/completions", new { model = Model, messages = new[] { new { role = "user", content = "JSON" } }, max_tokens = 40, response_format = new { type = "json_object" } });
+        Assert.StartsWith("{", (string)obj["choices"]![0]!["message"]!["content"]!);
+
+        // gRPC: the same kinds in SamplingParams' oneof.
+        var req = new GenerateRequest { Text = "Jawab:", Sampling = new SamplingParams { MaxTokens = 10, Temperature = 0, Choice = new ChoiceList() } };
+        req.Sampling.Choice.Choices.AddRange(["ya", "tidak"]);
+        var text = new StringBuilder();
+        await foreach (var r in server.Client.Generate(req).ResponseStream.ReadAllAsync()) text.Append(r.Text);
+        Assert.Contains(text.ToString(), new[] { "ya", "tidak" });
+    }
+
+    [Theory]
+    [InlineData("{\"guided_regex\":\"(ab\"}", "guided_regex", "missing ')'")]
+    [InlineData("{\"guided_json\":{\"type\":\"object\",\"patternProperties\":{}}}", "guided_json", "the keyword \\\"patternProperties\\\" is not supported")]
+    [InlineData("{\"guided_grammar\":\"root ::= x\\nx ::= \\\"a\\\" x\"}", "guided_grammar", "rule \\\"x\\\" is recursive")]
+    [InlineData("{\"guided_choice\":[],\"x\":1}", "guided_choice", "guided_choice must be a non-empty array of strings")]
+    [InlineData("{\"guided_regex\":\"a\",\"guided_choice\":[\"a\"]}", "guided_choice", "only one structured output may be given")]
+    [InlineData("{\"structured_outputs\":{\"structural_tag\":\"x\"}}", "structured_outputs.structural_tag", "structured_outputs.structural_tag is not supported")]
+    [InlineData("{\"guided_decoding_backend\":\"xgrammar\"}", "guided_decoding_backend", "guided_decoding_backend is not supported")]
+    [InlineData("{\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}", "response_format", "schema must be a JSON schema object")]
+    public async Task A_bad_constraint_is_a_400_naming_it_and_the_server_goes_on(string extra, string param, string mention)
+    {
+        using var http = Http();
+        var body = JsonNode.Parse(extra)!.AsObject();
+        body.Remove("x");
+        body["model"] = Model;
+        body["prompt"] = "Halo";
+        body["max_tokens"] = 4;
+        var res = await http.PostAsync("/v1/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        string text = await res.Content.ReadAsStringAsync();
+        Assert.True(res.StatusCode == HttpStatusCode.BadRequest, text);
+        var error = JsonNode.Parse(text)!["error"]!;
+        Assert.Contains(mention.Replace("\\\"", "\""), (string)error["message"]!);
+        Assert.Equal(param, (string?)error["param"]);
+        await Post(http, "/v1/completions", new { model = Model, prompt = "Halo", max_tokens = 2 });
+    }
+}

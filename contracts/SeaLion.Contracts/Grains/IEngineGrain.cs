@@ -23,6 +23,9 @@ public sealed record SamplingSpec
     [Id(15)] public Dictionary<int, float>? LogitBias { get; init; }
     [Id(16)] public bool SkipSpecialTokens { get; init; } = true;
     [Id(17)] public bool IncludeStopStrInOutput { get; init; }
+    /// <summary>Structured output kind (json_schema, json_object, regex, choice, grammar) and its text; null: free text.</summary>
+    [Id(18)] public string? StructuredKind { get; init; }
+    [Id(19)] public string? StructuredValue { get; init; }
 }
 
 /// <summary>A generation; ResumeOutput continues a stream a lost engine had started (those tokens were delivered).</summary>

@@ -197,10 +197,11 @@ public static partial class OpenAiEndpoints
         "model", "stream", "stream_options", "n", "seed", "stop", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
         "frequency_penalty", "repetition_penalty", "logit_bias", "ignore_eos", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
         "skip_special_tokens", "spaces_between_special_tokens", "prompt_logprobs", "add_special_tokens", "max_tokens", "user", "metadata",
+        "response_format", "structured_outputs", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
     ];
     /// <summary>Every field /v1/chat/completions takes; any other is refused by name (docs/api.md lists them).</summary>
     internal static readonly IReadOnlySet<string> ChatFields = new HashSet<string>([.. SharedFields, "messages", "logprobs", "top_logprobs",
-        "max_completion_tokens", "response_format", "store", "parallel_tool_calls", "add_generation_prompt", "continue_final_message", "chat_template_kwargs", "echo"]);
+        "max_completion_tokens", "store", "parallel_tool_calls", "add_generation_prompt", "continue_final_message", "chat_template_kwargs", "echo"]);
     /// <summary>Every field /v1/completions takes; any other is refused by name.</summary>
     internal static readonly IReadOnlySet<string> CompletionFields = new HashSet<string>([.. SharedFields, "prompt", "echo", "logprobs", "best_of"]);
 
@@ -245,8 +246,6 @@ public static partial class OpenAiEndpoints
         var r = await ReadBody(ctx);
         r.OnlyKnown(ChatFields);
         CheckModel(r, c);
-        if (r.Get("response_format") is { } rf && !(rf.ValueKind == JsonValueKind.Object && rf.TryGetProperty("type", out var rft) && rft.ValueKind == JsonValueKind.String && rft.GetString() == "text"))
-            throw OpenAiException.Invalid("response_format other than {\"type\": \"text\"} is not supported by this server", "response_format");
         r.OnlyValue("echo", false, "on /v1/chat/completions (use /v1/completions with echo for prompt text and logprobs)");
         r.Bool("store");
         r.Bool("parallel_tool_calls");

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using SeaLion.Contracts.Grains;
+using SeaLion.Hosting;
+using SeaLion.Model.Sampling;
 
 namespace SeaLion.Gateway.OpenAi;
 
@@ -130,6 +132,83 @@ public sealed class OpenAiRequest(JsonElement root)
             : throw OpenAiException.Invalid($"stop_token_ids[{i}] must be a token id in [0, {vocabSize}), got {(e.ValueKind == JsonValueKind.Number ? e.GetRawText() : Describe(e))}", "stop_token_ids")).ToArray();
     }
 
+    /// <summary>
+    /// The structured output asked for, from whichever one of these is given: OpenAI's response_format (json_object,
+    /// json_schema), vLLM's structured_outputs {json | regex | choice | grammar | json_object}, or its older
+    /// guided_json / guided_regex / guided_choice / guided_grammar. Its compilation is checked with the sampling.
+    /// </summary>
+    public StructuredOutput? Structured()
+    {
+        var found = new List<(string Field, StructuredOutput Output)>();
+        if (Get("response_format") is { } rf)
+        {
+            if (rf.ValueKind != JsonValueKind.Object || !rf.TryGetProperty("type", out var t) || t.ValueKind != JsonValueKind.String)
+                throw OpenAiException.Invalid("response_format must be an object with a \"type\": text, json_object or json_schema", "response_format");
+            switch (t.GetString())
+            {
+                case "text": break;
+                case "json_object": found.Add(("response_format", new StructuredOutput(StructuredKind.JsonObject, ""))); break;
+                case "json_schema":
+                    if (!rf.TryGetProperty("json_schema", out var js) || js.ValueKind != JsonValueKind.Object)
+                        throw OpenAiException.Invalid("response_format json_schema needs \"json_schema\": {\"name\", \"schema\"}", "response_format");
+                    foreach (var p in js.EnumerateObject())
+                        if (p.Name is not ("name" or "schema" or "strict" or "description"))
+                            throw OpenAiException.Invalid($"response_format.json_schema.{p.Name} is not supported by this server", "response_format");
+                    if (!js.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.Object)
+                        throw OpenAiException.Invalid("response_format.json_schema.schema must be a JSON schema object", "response_format");
+                    found.Add(("response_format", new StructuredOutput(StructuredKind.JsonSchema, schema.GetRawText())));
+                    break;
+                default: throw OpenAiException.Invalid($"response_format type '{t.GetString()}' is not supported (text, json_object, json_schema are)", "response_format");
+            }
+        }
+        void Add(string field, JsonElement v, string prefix)
+        {
+            string at = prefix + field;
+            switch (field)
+            {
+                case "json" or "guided_json":
+                    found.Add((at, new StructuredOutput(StructuredKind.JsonSchema, v.ValueKind switch
+                    {
+                        JsonValueKind.Object => v.GetRawText(),
+                        JsonValueKind.String => v.GetString()!,
+                        _ => throw OpenAiException.Invalid($"{at} must be a JSON schema (an object or its JSON text), got {Describe(v)}", at),
+                    })));
+                    break;
+                case "regex" or "guided_regex" or "grammar" or "guided_grammar":
+                    if (v.ValueKind != JsonValueKind.String) throw OpenAiException.Invalid($"{at} must be a string, got {Describe(v)}", at);
+                    found.Add((at, new StructuredOutput(field.EndsWith("regex", StringComparison.Ordinal) ? StructuredKind.Regex : StructuredKind.Grammar, v.GetString()!)));
+                    break;
+                case "choice" or "guided_choice":
+                    if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() == 0 || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String))
+                        throw OpenAiException.Invalid($"{at} must be a non-empty array of strings", at);
+                    found.Add((at, new StructuredOutput(StructuredKind.Choice, v.GetRawText())));
+                    break;
+                case "json_object":
+                    if (v.ValueKind == JsonValueKind.True) found.Add((at, new StructuredOutput(StructuredKind.JsonObject, "")));
+                    else if (v.ValueKind != JsonValueKind.False) throw OpenAiException.Invalid($"{at} must be a boolean", at);
+                    break;
+                case "disable_any_whitespace":
+                    // This server never writes free whitespace in JSON: true is what it does; false is not offered.
+                    if (v.ValueKind != JsonValueKind.True) throw OpenAiException.Invalid($"{at}: only true is supported (JSON is written compact)", at);
+                    break;
+                default: throw OpenAiException.Invalid($"{at} is not supported by this server", at);
+            }
+        }
+        foreach (var g in new[] { "guided_json", "guided_regex", "guided_choice", "guided_grammar" })
+            if (Get(g) is { } v) Add(g, v, "");
+        if (Get("structured_outputs") is { } so)
+        {
+            if (so.ValueKind != JsonValueKind.Object) throw OpenAiException.Invalid($"structured_outputs must be an object, got {Describe(so)}", "structured_outputs");
+            foreach (var p in so.EnumerateObject())
+                if (p.Value.ValueKind != JsonValueKind.Null) Add(p.Name, p.Value, "structured_outputs.");
+        }
+        if (found.Count > 1)
+            throw OpenAiException.Invalid($"only one structured output may be given; this request has {string.Join(", ", found.Select(f => f.Field))}", found[1].Field);
+        if (found.Count == 0) return null;
+        if (SamplingSpecs.StructuredProblem(found[0].Output) is { } problem) throw OpenAiException.Invalid(problem, found[0].Field);
+        return found[0].Output;
+    }
+
     static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
     /// <summary>
@@ -161,7 +240,7 @@ public sealed class OpenAiRequest(JsonElement root)
             StopTokenIds = StopTokenIds(vocabSize),
             SkipSpecialTokens = Bool("skip_special_tokens") ?? true,
             IncludeStopStrInOutput = Bool("include_stop_str_in_output") ?? false,
-        };
+        }.WithStructured(Structured());
         if (SeaLion.Hosting.SamplingSpecs.Problem(spec, vocabSize) is { } problem) throw OpenAiException.Invalid(problem.Message, problem.Field);
         return spec;
     }

@@ -46,6 +46,8 @@ public sealed record SamplingParams
     public bool SkipSpecialTokens { get; init; } = true;
     /// <summary>The matched stop string (or stop token's text) ends the output instead of being cut off.</summary>
     public bool IncludeStopStrInOutput { get; init; }
+    /// <summary>The output must match this (JSON schema, regex, choice, grammar); null: free text.</summary>
+    public StructuredOutput? Structured { get; init; }
 
     public bool IsGreedy => Temperature == 0;
 
@@ -77,6 +79,8 @@ public sealed record SamplingParams
                     throw new ArgumentOutOfRangeException("logit_bias", b, $"logit_bias for token {id} must be in [-{LogitBiasLimit}, {LogitBiasLimit}], got {b}");
             }
         }
+        if (Structured is { } so && (so.Value is null || so.Value.Length > StructuredOutput.MaxValueChars))
+            throw new ArgumentOutOfRangeException("structured_outputs", so.Value?.Length ?? 0, $"the structured output's {so.Kind} has {so.Value?.Length ?? 0} characters; the limit is {StructuredOutput.MaxValueChars}");
         if (PromptLogprobs is < 0 or > MaxTopLogprobs)
             throw new ArgumentOutOfRangeException("prompt_logprobs", PromptLogprobs, $"prompt_logprobs must be between 0 and {MaxTopLogprobs}, got {PromptLogprobs}");
         foreach (int id in StopTokenIds)

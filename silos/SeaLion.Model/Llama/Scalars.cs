@@ -18,6 +18,7 @@ internal static class Scalars
 {
     public static readonly Scalar One = 1;
     public static readonly Scalar Zero = 0;
+    public static readonly Scalar NegativeInfinity = float.NegativeInfinity;
 }
 
 /// <summary>Scalars made for one computation, referenced until it ends (see <see cref="Scalars"/>).</summary>

@@ -28,6 +28,8 @@ public sealed class SamplingState
 
     public SamplingParams Params { get; }
     public IReadOnlyList<int> Output => _output;
+    /// <summary>The structured output's state: only the tokens it allows may be sampled (null: free text).</summary>
+    public ITokenConstraint? Constraint { get; set; }
     /// <summary>The tokens that end the request (EOS unless ignored, and stop_token_ids): masked while fewer than min_tokens exist.</summary>
     public IReadOnlySet<int>? StopTokenIds { get; set; }
     /// <summary>min_tokens is not reached yet: the stop tokens must not be sampled.</summary>
@@ -40,6 +42,7 @@ public sealed class SamplingState
 
     public void Append(int token)
     {
+        Constraint?.Advance(token);
         _output.Add(token);
         _outputCounts[token] = _outputCounts.GetValueOrDefault(token) + 1;
         _seen.Add(token);
@@ -158,7 +161,7 @@ public static class Sampler
 
     static bool IsPlainGreedy(SamplingState s) =>
         s.Params.IsGreedy && s.Params.Logprobs is null && s.Params.RepetitionPenalty == 1.0
-        && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0 && s.Params.LogitBias is not { Count: > 0 } && !s.MasksStops;
+        && s.Params.PresencePenalty == 0 && s.Params.FrequencyPenalty == 0 && s.Params.LogitBias is not { Count: > 0 } && !s.MasksStops && s.Constraint is null;
 
     /// <summary>
     /// Logit processing in vLLM's order: min_tokens' mask of the stop tokens, logit_bias (added), then the
@@ -170,8 +173,9 @@ public static class Sampler
         bool rep = p.RepetitionPenalty != 1.0 && s.Seen.Count > 0;
         bool outPen = (p.PresencePenalty != 0 || p.FrequencyPenalty != 0) && s.OutputCounts.Count > 0;
         bool bias = p.LogitBias is { Count: > 0 }, mask = s.MasksStops;
-        if (!rep && !outPen && !bias && !mask) return row;
+        if (!rep && !outPen && !bias && !mask && s.Constraint is null) return row;
         row = row.clone();
+        if (s.Constraint is { } constraint) row = Constrain(row, constraint.Allowed);
         if (mask)
         {
             using var ids = tensor(s.StopTokenIds!.Select(x => (long)x).ToArray(), device: row.device);
@@ -243,6 +247,30 @@ public static class Sampler
             if (mass >= topP) return (v, i);
         }
         return scaled.sort(descending: true);
+    }
+
+    /// <summary>Sets the logit of every token the constraint does not allow to -inf (in place on a CPU float32 row).</summary>
+    static unsafe Tensor Constrain(Tensor row, ReadOnlySpan<ulong> allowed)
+    {
+        int vocab = (int)row.shape[0];
+        if (row.device_type == TorchSharp.DeviceType.CPU && row.dtype == ScalarType.Float32 && row.is_contiguous())
+        {
+            float* data = TensorMemory.Floats(row);
+            for (int w = 0; w * 64 < vocab; w++)
+            {
+                ulong bits = w < allowed.Length ? allowed[w] : 0;
+                if (bits == ulong.MaxValue) continue;
+                int end = Math.Min(64, vocab - w * 64);
+                for (int b = 0; b < end; b++)
+                    if ((bits & (1UL << b)) == 0) data[w * 64 + b] = float.NegativeInfinity;
+            }
+            return row;
+        }
+        var keep = new bool[vocab];
+        for (int i = 0; i < vocab; i++) keep[i] = i / 64 < allowed.Length && (allowed[i / 64] & (1UL << (i % 64))) != 0;
+        using var k = tensor(keep, device: row.device);
+        using var notKeep = k.logical_not();
+        return row.masked_fill_(notKeep, Scalars.NegativeInfinity);
     }
 
     /// <summary>
