@@ -38,6 +38,9 @@ const string Usage = """
                      [--limit N] [--json]: multiple-choice (loglikelihood, lm-eval's way) and generation tasks against a
                      running server through the OpenAI API; accuracy per task and language (default: the built-in
                      sea-mini tasks in English, Indonesian, Thai, Vietnamese and Tamil)
+      bench structured [--model DIR | --random-config NAME] [--streams 16] [--rounds 3] [--prompt-len 32]: N json_schema
+                     requests against N unconstrained ones of the same lengths; throughput ratio, mask time p50/p99,
+                     compile time of a 20-property schema (JSON)
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
                      [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)

@@ -38,6 +38,12 @@ public sealed class CompiledConstraint
 
     internal ulong[] Mask(int state) => _masks.GetOrAdd(state, ComputeMask);
 
+    /// <summary>Computes every state's mask now (benchmarks: the first-visit cost of all states).</summary>
+    public void ComputeAllMasks()
+    {
+        for (int s = 0; s < Dfa.Count; s++) Mask(s);
+    }
+
     ulong[] ComputeMask(int state)
     {
         var v = Vocab;
@@ -150,6 +156,9 @@ public sealed class ConstraintCache(Vocabulary? vocab, int maxStates = 400_000, 
     readonly Dictionary<StructuredOutput, LinkedListNode<(StructuredOutput, CompiledConstraint)>> _index = [];
     int _states;
 
+    /// <summary>Constraints up to this many DFA states get all their masks computed ahead (16 KB each for Llama 3's vocabulary).</summary>
+    public const int EagerMaskStates = 4096;
+
     public Vocabulary? Vocabulary => vocab;
     public int Count { get { lock (_lock) return _index.Count; } }
 
@@ -158,6 +167,10 @@ public sealed class ConstraintCache(Vocabulary? vocab, int maxStates = 400_000, 
         lock (_lock)
             if (_index.TryGetValue(spec, out var hit)) { _order.Remove(hit); _order.AddFirst(hit); return hit.Value.Item2; }
         var compiled = CompiledConstraint.Compile(spec, vocab);
+        // Every state's mask computed in the background right away, overlapping the request's prefill and first
+        // steps, so a step rarely meets a state whose mask is not cached yet (a first visit walks the whole trie).
+        if (vocab is not null && compiled.States <= EagerMaskStates)
+            ThreadPool.UnsafeQueueUserWorkItem(c => c.ComputeAllMasks(), compiled, preferLocal: false);
         lock (_lock)
         {
             if (_index.TryGetValue(spec, out var raced)) return raced.Value.Item2;

@@ -175,7 +175,12 @@ public static class Sampler
         bool bias = p.LogitBias is { Count: > 0 }, mask = s.MasksStops;
         if (!rep && !outPen && !bias && !mask && s.Constraint is null) return row;
         row = row.clone();
-        if (s.Constraint is { } constraint) row = Constrain(row, constraint.Allowed);
+        if (s.Constraint is { } constraint)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            row = Constrain(row, constraint.Allowed);
+            ConstraintApplied?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
         if (mask)
         {
             using var ids = tensor(s.StopTokenIds!.Select(x => (long)x).ToArray(), device: row.device);
@@ -249,6 +254,9 @@ public static class Sampler
         return scaled.sort(descending: true);
     }
 
+    /// <summary>Seconds each constrained row spent on its mask (lookup and application); benchmarks listen.</summary>
+    public static event Action<double>? ConstraintApplied;
+
     /// <summary>Sets the logit of every token the constraint does not allow to -inf (in place on a CPU float32 row).</summary>
     static unsafe Tensor Constrain(Tensor row, ReadOnlySpan<ulong> allowed)
     {
@@ -256,13 +264,39 @@ public static class Sampler
         if (row.device_type == TorchSharp.DeviceType.CPU && row.dtype == ScalarType.Float32 && row.is_contiguous())
         {
             float* data = TensorMemory.Floats(row);
+            int words = Math.Min(allowed.Length, (vocab + 63) / 64), count = 0;
+            for (int w = 0; w < words; w++) count += System.Numerics.BitOperations.PopCount(allowed[w]);
+            if (count <= 4096)
+            {
+                // Few tokens allowed (JSON punctuation, enum values, digits): keep their logits, fill the rest at once.
+                Span<int> ids = stackalloc int[count];
+                Span<float> kept = stackalloc float[count];
+                int n = 0;
+                for (int w = 0; w < words; w++)
+                    for (ulong bits = allowed[w]; bits != 0; bits &= bits - 1)
+                    {
+                        int id = w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                        if (id >= vocab) break;
+                        ids[n] = id;
+                        kept[n++] = data[id];
+                    }
+                new Span<float>(data, vocab).Fill(float.NegativeInfinity);
+                for (int j = 0; j < n; j++) data[ids[j]] = kept[j];
+                return row;
+            }
             for (int w = 0; w * 64 < vocab; w++)
             {
                 ulong bits = w < allowed.Length ? allowed[w] : 0;
                 if (bits == ulong.MaxValue) continue;
                 int end = Math.Min(64, vocab - w * 64);
-                for (int b = 0; b < end; b++)
-                    if ((bits & (1UL << b)) == 0) data[w * 64 + b] = float.NegativeInfinity;
+                if (bits == 0) { new Span<float>(data + w * 64, end).Fill(float.NegativeInfinity); continue; }
+                // Only the cleared bits: most words of a constrained state are all-clear or all-set.
+                ulong clear = ~bits & (end == 64 ? ulong.MaxValue : (1UL << end) - 1);
+                while (clear != 0)
+                {
+                    data[w * 64 + System.Numerics.BitOperations.TrailingZeroCount(clear)] = float.NegativeInfinity;
+                    clear &= clear - 1;
+                }
             }
             return row;
         }
