@@ -128,6 +128,22 @@ public sealed class SeaLionClient : IDisposable
         return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), keepText: false, options?.Deadline, cancellationToken);
     }
 
+    /// <summary>Streams the reply to a whole conversation, statelessly: the server renders the chat template over these
+    /// messages with its generation prompt and stores nothing (for a conversation kept on the server, see ChatAsync).</summary>
+    /// <param name="messages">The conversation, oldest first.</param>
+    /// <param name="options">Sampling and per-call settings; null = the server's defaults.</param>
+    /// <param name="cancellationToken">Cancels the call; the server aborts the generation.</param>
+    /// <returns>The reply's chunks; the last one has the finish reason and usage.</returns>
+    /// <exception cref="SeaLionException">The call failed (after any retries).</exception>
+    public IAsyncEnumerable<GenerationChunk> GenerateAsync(IEnumerable<ChatMessage> messages, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var request = NewGenerateRequest(options);
+        request.Messages = new V1.ChatMessages();
+        request.Messages.Messages.AddRange(messages.Select(m => (m ?? throw new ArgumentException("messages holds null", nameof(messages))).ToWire()));
+        return StreamAsync((client, resume, o) => client.Generate(Resumed(request, resume), o), keepText: false, options?.Deadline, cancellationToken);
+    }
+
     /// <summary>Streams the next turn of a server-side conversation: the messages join the session's history (created on
     /// first use, scoped to the tenant), the server renders the chat template over it and streams the reply, which joins
     /// the history when the turn ends. A turn sent while the session's previous turn runs fails with

@@ -31,6 +31,7 @@ public static class GatewayHosting
     {
         ProcessSetup.UseSeaLionMetricsOnly();
         builder.ConfigureSeaLionLogging();
+        builder.Services.AddSeaLionTelemetry("gateway");
         var ip = IPAddress.Parse(endpoints.Host);
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -98,6 +99,7 @@ public static class GatewayHost
         {
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
             c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
+            c.AddActivityPropagation();   // the trace context of each API request flows into its grain calls
         });
         return builder.Build().MapSeaLionGateway();
     }

@@ -31,6 +31,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
             GenerateRequest.PromptOneofCase.Text => model.Tokenizer.Encode(request.Text, addBos: model.Tokenizer.AddBosByDefault),
             GenerateRequest.PromptOneofCase.TokenIds when request.TokenIds.Ids.Count == 0 => throw Invalid("prompt.token_ids is empty"),
             GenerateRequest.PromptOneofCase.TokenIds => request.TokenIds.Ids.ToArray(),
+            GenerateRequest.PromptOneofCase.Messages => ChatPrompt(request.Messages),
             _ => throw Invalid("prompt is missing: set text or token_ids"),
         };
         if (cluster.CheckIds(ids, "prompt.token_ids") is { } badId) throw Invalid(badId);
@@ -140,6 +141,18 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         if (cluster.CheckIds(tokens, "resume_token_ids") is { } bad) throw Invalid(bad);
         if (text is { Length: > ChatLimits.MaxMessageChars }) throw Invalid($"resume_text has {text.Length} characters; the limit is {ChatLimits.MaxMessageChars}");
         return new Resume(tokens.ToArray(), text);
+    }
+
+    /// <summary>A stateless chat's prompt: the messages checked as a session turn's are, then the chat template with its generation prompt.</summary>
+    int[] ChatPrompt(ChatMessages m)
+    {
+        if (m.Messages.Count == 0) throw Invalid("prompt.messages is empty");
+        var messages = m.Messages.Select(x => new ChatMessageSpec(x.Role, x.Content)).ToArray();
+        if (ChatLimits.Check(messages) is { } error) throw Invalid("prompt.messages: " + error);
+        string prompt;
+        try { prompt = model.Template.Render(messages.Select(x => new SeaLion.Templates.ChatMessage(x.Role, x.Content)).ToList(), addGenerationPrompt: true); }
+        catch (SeaLion.Templates.TemplateException e) { throw Invalid("prompt.messages: the chat template refused them: " + e.Message); }
+        return model.Tokenizer.Encode(prompt, addBos: false);   // the template writes BOS itself
     }
 
     static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));

@@ -61,3 +61,9 @@ public sealed class EngineMetrics
         _success.WithLabels(_engine, reason).Inc();
     }
 }
+
+/// <summary>The engine's trace source: one "engine.generate" span per request (see LlmEngine.GenerateAsync).</summary>
+public static class EngineTelemetry
+{
+    public static readonly System.Diagnostics.ActivitySource Source = new("SeaLion.Engine");
+}

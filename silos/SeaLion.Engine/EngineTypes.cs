@@ -25,6 +25,8 @@ public sealed record EngineOutput(
     /// (the first has no context to be predicted from), each computed by this engine's forward pass.
     /// </summary>
     public IReadOnlyList<PromptLogprob>? PromptLogprobs { get; init; }
+    /// <summary>On the last output: seconds the request waited before its first step (engine clock).</summary>
+    public double? QueueSeconds { get; init; }
 }
 
 /// <summary>What a router or placement director needs to know about an engine right now.</summary>

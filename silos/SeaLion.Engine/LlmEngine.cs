@@ -48,9 +48,11 @@ public sealed class LlmEngine : IDisposable
     readonly ConcurrentDictionary<string, ChannelWriter<EngineOutput>> _streams = new();
     volatile EngineLoad _load;
     volatile Exception? _fault;
+    readonly string _name;
 
     internal LlmEngine(EngineCore core, string name)
     {
+        _name = name;
         _core = core;
         _load = core.Load;
         _core.KvEvents = events => KvEvents?.Invoke(events);
@@ -130,13 +132,46 @@ public sealed class LlmEngine : IDisposable
             }
             catch (Exception e) { accepted.SetException(e); }
         }, fault => accepted.TrySetException(new InvalidOperationException("the engine has failed", fault))));
+        // One span per request (a child of the grain call's, so of the API request's): sampling asked for, then the
+        // queue time, the time to the first token, the usage and the finish reason (gen_ai.* where they apply).
+        using var activity = EngineTelemetry.Source.StartActivity("engine.generate");
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (activity is not null)
+        {
+            activity.SetTag("gen_ai.operation.name", "text_completion");
+            activity.SetTag("gen_ai.request.max_tokens", request.Sampling.MaxTokens);
+            activity.SetTag("gen_ai.request.temperature", request.Sampling.Temperature);
+            activity.SetTag("gen_ai.request.top_p", request.Sampling.TopP);
+            if (request.Sampling.Seed is { } seed) activity.SetTag("gen_ai.request.seed", seed);
+            activity.SetTag("sealion.request_id", id);
+            activity.SetTag("sealion.engine", _name);
+            activity.SetTag("sealion.resumed_tokens", request.ResumeOutput?.Count ?? 0);
+            if (request.Sampling.Structured is { } so) activity.SetTag("sealion.structured_output", so.Kind.ToString());
+        }
         await accepted.Task.ConfigureAwait(false);   // validation errors surface here, before any output
-        bool finished = false;
+        bool finished = false, first = true;
         try
         {
             await foreach (var o in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 finished = o.FinishReason is not null;
+                if (activity is not null)
+                {
+                    if (first && o.TokenIds.Count > 0)
+                    {
+                        activity.SetTag("sealion.time_to_first_token_s", System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                        activity.AddEvent(new System.Diagnostics.ActivityEvent("first_token"));
+                        first = false;
+                    }
+                    if (o.Usage is { } u)
+                    {
+                        activity.SetTag("gen_ai.usage.input_tokens", u.PromptTokens);
+                        activity.SetTag("gen_ai.usage.output_tokens", u.GeneratedTokens);
+                        activity.SetTag("sealion.cached_tokens", u.CachedTokens);
+                        activity.SetTag("gen_ai.response.finish_reasons", new[] { o.FinishReason });
+                        if (o.QueueSeconds is { } q) activity.SetTag("sealion.queue_time_s", q);
+                    }
+                }
                 yield return o;
             }
         }

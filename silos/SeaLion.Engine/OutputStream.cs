@@ -55,7 +55,10 @@ internal sealed class OutputStream(string requestId, IncrementalDetokenizer deto
             }
         }
         emit(new EngineOutput(requestId, [token], text, p.Logprobs is null ? null : [sample], finish,
-            finish is null ? null : new EngineUsage(r.NumPromptTokens, r.NumCachedTokens, r.NumOutputTokens)) { PromptLogprobs = TakePromptLogprobs(r) });
+            finish is null ? null : new EngineUsage(r.NumPromptTokens, r.NumCachedTokens, r.NumOutputTokens))
+        {
+            PromptLogprobs = TakePromptLogprobs(r), QueueSeconds = finish is null ? null : r.FirstScheduledTime - r.ArrivalTime,
+        });
         return finish;
     }
 

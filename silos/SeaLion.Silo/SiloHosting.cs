@@ -39,6 +39,7 @@ public static class SiloHosting
         silo.Services.AddClusterLoadMonitor();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.AddPlacementDirector<SessionPlacement, SessionPlacementDirector>();
+        silo.AddActivityPropagation();   // grain calls carry the caller's trace context; the engine's spans join it
         return silo;
     }
 
@@ -121,6 +122,7 @@ public static class SiloHost
         ProcessSetup.UseSeaLionMetricsOnly();
         var builder = WebApplication.CreateBuilder();
         builder.ConfigureSeaLionLogging();
+        builder.Services.AddSeaLionTelemetry("silo");
         var ip = IPAddress.Parse(o.Host);
         var advertised = IPAddress.Parse(o.Advertise ?? o.Host);
         builder.WebHost.ConfigureKestrel(k => k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1));

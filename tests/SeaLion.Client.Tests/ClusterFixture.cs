@@ -20,6 +20,8 @@ public sealed class ClusterFixture : IAsyncLifetime
 {
     public WebApplication App { get; private set; } = null!;
     public Uri Address { get; private set; } = null!;
+    /// <summary>The OpenAI REST port of the same host.</summary>
+    public int HttpPort { get; private set; }
     public ConcurrentQueue<SeenRequest> Seen { get; } = new();
     readonly ConcurrentDictionary<string, int> _callsByTenant = new();
 
@@ -36,9 +38,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         int grpc = Ports.Free();
+        HttpPort = Ports.Free();
         App = AllInOneHost.Build(new AllInOneOptions
         {
-            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = Ports.Free(), SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
+            ModelDir = TestModels.Get(), GrpcPort = grpc, HttpPort = HttpPort, SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
             Simulated = true, SimulatedTimeScale = 0.05,
         });
         App.Use(async (ctx, next) =>
