@@ -69,7 +69,13 @@ public sealed class SeaLionChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         var wire = new List<ChatMessage>();
-        if (options?.Instructions is { Length: > 0 } instructions) wire.Add(ChatMessage.System(instructions));
+        if (options?.Instructions is { Length: > 0 } instructions)
+        {
+            // A session keeps what it is sent: instructions repeated every turn would pile up in its history.
+            if (options.ConversationId is not null)
+                throw Refused("ChatOptions.Instructions with a ConversationId: send the instructions once, as a system message of the conversation's first turn");
+            wire.Add(ChatMessage.System(instructions));
+        }
         int i = 0;
         foreach (var m in messages)
         {

@@ -20,7 +20,8 @@ public static class GatewayCommand
     public static int Run(CliArgs a)
     {
         string? dir = a.String("model");
-        if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"--model: folder '{dir}' does not exist");
+        if (dir is not null && dir.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && File.Exists(dir)) dir = SeaLion.Model.Gguf.GgufModel.Describe(dir, ServerArgs.Home);
+        else if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"--model: folder or .gguf file '{dir}' does not exist");
         string host = ServerArgs.Host(a);
         var redis = ServerArgs.Redis(a);
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);

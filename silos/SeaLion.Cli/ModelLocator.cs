@@ -22,7 +22,9 @@ internal static class ModelLocator
     {
         if (model is not null)
         {
-            if (!Directory.Exists(model)) throw new UsageException($"--model: folder '{model}' does not exist");
+            // A GGUF file stands for the folder that describes it (config and tokenizer from its metadata).
+            if (model.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && File.Exists(model)) return SeaLion.Model.Gguf.GgufModel.Describe(model, CacheRoot);
+            if (!Directory.Exists(model)) throw new UsageException($"--model: folder or .gguf file '{model}' does not exist");
             return model;
         }
         string dir = Path.Combine(CacheRoot, "models", DefaultName);

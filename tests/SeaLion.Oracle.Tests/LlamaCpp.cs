@@ -45,6 +45,18 @@ public static class LlamaCpp
         return Enumerable.Range(0, ids.Length).Select(i => ctx.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
     }
 
+    /// <summary>
+    /// llama.cpp's own quantizer (as its llama-quantize tool), the output tensor quantized too as in published files.
+    /// "F32" from a quantized file writes ggml's own dequantization of every tensor.
+    /// </summary>
+    public static void Quantize(string src, string dst, string type)
+    {
+        NativeApi.llama_empty_call();   // loads the native library through LLamaSharp's resolver (the quantizer alone does not)
+        var ftype = Enum.Parse<LLamaFtype>(type == "F32" ? "ALL_F32" : "MOSTLY_" + type);
+        if (!LLamaQuantizer.Quantize(src, dst, ftype, 2, allowRequantize: true, quantizeOutputTensor: true))
+            throw new InvalidOperationException($"llama.cpp could not quantize {src} to {type}");
+    }
+
     /// <summary>A vocabulary-only model for tokenizing.</summary>
     public static LLamaWeights LoadVocab(string gguf) => LLamaWeights.LoadFromFile(Params(gguf, 256, vocabOnly: true));
 

@@ -57,10 +57,35 @@ internal static class CheckpointLoader
     /// <summary>Shards from an HF folder, every tensor validated first, then read once.</summary>
     public static LlamaShard[] Load(LlamaConfig c, string dir, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
     {
+        if (SeaLion.Model.Gguf.GgufModel.SourceOf(dir) is { } gguf) return LoadGguf(c, gguf, dtype, devices, pack);
         var stored = Safetensors.ReadFolder(dir);
         Validate(c, stored, dir);
         using var reader = new TensorReader();
         return Build(c, devices, pack, name => reader.Read(stored[name], dtype));
+    }
+
+    /// <summary>
+    /// Shards from a GGUF file: every tensor's presence, shape and type checked first, then each dequantized to
+    /// float32 once (q/k rows un-permuted) and cast to the serving dtype, as vLLM does where it has no fused kernel.
+    /// </summary>
+    public static LlamaShard[] LoadGguf(LlamaConfig c, string path, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
+    {
+        using var f = SeaLion.Model.Gguf.GgufFile.Open(path);
+        foreach (var (name, shape) in ExpectedShapes(c))
+        {
+            string g = SeaLion.Model.Gguf.GgufModel.GgufName(name, f);
+            if (!f.Tensors.TryGetValue(g, out var t)) throw new InvalidDataException($"{path}: tensor '{g}' (for '{name}') is missing");
+            if (!t.Shape.SequenceEqual(shape))
+                throw new InvalidDataException($"{path}: tensor '{g}' has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", shape)}] from its llama.* metadata");
+            SeaLion.Model.Gguf.GgmlTypes.Layout(t.Type);   // an unsupported type fails here, before anything is read
+        }
+        return Build(c, devices, pack, name =>
+        {
+            var values = SeaLion.Model.Gguf.GgufModel.ReadHf(f, name, c.NumHeads, c.NumKvHeads, out var shape);
+            var t = tensor(values, shape);
+            if (dtype == ScalarType.Float32) return t;
+            using (t) return t.to(dtype);
+        });
     }
 
     /// <summary>
