@@ -34,6 +34,9 @@ const string Usage = """
       bench autoscale [--phases 4:60,48:240,4:600] [--time-scale 1] [--max-replicas 3] [--kv-cache-mb 64] [--gen-len 64]
                      [--sim-time-scale 1] [--plot FILE.png]: the shipped HPA policy applied on loopback to silo processes
                      (scale-out starts one, scale-in drains one with SIGTERM) under phased load; JSON + PNG
+      download       OWNER/NAME [--revision main] [--include PATTERN]... [--local-dir DIR] [--cache-dir DIR] [--parallel 4]:
+                     a repository from the Hugging Face Hub (HF_TOKEN, HF_ENDPOINT) into huggingface_hub's cache,
+                     resumable, sha256-checked; prints the snapshot (or --local-dir) folder for --model
       eval           [--url http://127.0.0.1:8080] [--tasks FILE.jsonl] [--model NAME] [--api-key K] [--concurrency 8]
                      [--limit N] [--json]: multiple-choice (loglikelihood, lm-eval's way) and generation tasks against a
                      running server through the OpenAI API; accuracy per task and language (default: the built-in
@@ -84,6 +87,7 @@ try
         "init-random" => InitRandomCommand.Run(new CliArgs(verb, rest)),
         "bench" => BenchCommand.Run(rest),
         "eval" => EvalCommand.Run(new CliArgs(verb, rest)),
+        "download" => DownloadCommand.Run(rest),
         "serve" => ServeCommand.Run(new CliArgs(verb, rest)),
         "silo" => ServeCommand.Silo(new CliArgs(verb, rest)),
         "gateway" => GatewayCommand.Run(new CliArgs(verb, rest)),
