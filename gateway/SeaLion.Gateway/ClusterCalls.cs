@@ -124,6 +124,7 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                     }
                     if (stream is not null)
                     {
+                        bool finished = false;
                         e = stream.GetAsyncEnumerator(watch.Token);
                         while (true)
                         {
@@ -146,7 +147,15 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                             if (resumed) { FailoverPause.WithLabels(kind).Observe(Stopwatch.GetElapsedTime(lastChunk).TotalSeconds); resumed = false; }
                             lastChunk = Stopwatch.GetTimestamp();
                             delivered.Add(e.Current);
+                            finished |= e.Current.FinishReason is not null;
                             yield return e.Current;
+                        }
+                        // A grain stream that ends without a finish reason was cut on the silo's side (its turn taken over,
+                        // its engine gone): resumed like any other loss, never passed on as a silent end.
+                        if (failure is null && !finished)
+                        {
+                            if (Stopwatch.GetElapsedTime(lastChunk) >= failover.Budget) throw new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk));
+                            failure = new StreamEndedEarlyException();
                         }
                     }
                     if (failure is not null and not StreamStalledException && target is not null)

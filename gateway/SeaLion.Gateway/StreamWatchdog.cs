@@ -86,3 +86,6 @@ public sealed class StreamWatchdog : IDisposable
 
 /// <summary>A stream stopped while a silo was being lost: it is resumed elsewhere.</summary>
 public sealed class StreamStalledException(TimeSpan idle) : Exception($"the stream stalled for {idle.TotalSeconds:F1} s while a silo was lost");
+
+/// <summary>A grain stream ended without its last chunk (no finish reason): resumed as a lost stream.</summary>
+public sealed class StreamEndedEarlyException() : Exception("the stream ended without a finish reason");

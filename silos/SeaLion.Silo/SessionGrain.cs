@@ -58,6 +58,9 @@ public sealed class SessionGrain(
     public async IAsyncEnumerable<GenerateChunk> Chat(ChatTurnRequest request)
     {
         string key = this.GetPrimaryKeyString();
+        // The store is asked first: its wait (a reconnect in progress) is this turn's only await before it claims the
+        // session, so no other call of the session can interleave between the busy check below and the claim.
+        bool storeAnswers = await store.AvailableAsync();
         // The same turn again (same request id) is a gateway resuming it after it lost the stream (its silo or the path
         // to it died, or it stalled across a loss): the old reader is gone, so the new call takes the turn over.
         if (_turn is { } running && running.RequestId != request.RequestId)
@@ -85,7 +88,7 @@ public sealed class SessionGrain(
         if (ids.Length + sampling.MaxTokens > context)
             throw new ArgumentException($"session history with the new messages ({ids.Length} tokens) + max_tokens ({sampling.MaxTokens}) = {ids.Length + sampling.MaxTokens} exceeds the context length of {context}");
 
-        if (!await store.AvailableAsync())
+        if (!storeAnswers)
             throw new SessionStoreUnavailableException($"session '{key}': the session store ({store.Describe}) does not answer; nothing was changed, retry the turn shortly");
         if (_turn is { } replaced) host.Engine.Abort(replaced.EngineRequestId);
         var turn = _turn = new Turn(request.RequestId, $"{request.RequestId}/{Guid.NewGuid():N}");
