@@ -78,4 +78,21 @@ public sealed class EngineCorrectnessTests
         Assert.Contains("prompt", e.Message);
         Assert.False(core.HasWork);
     }
+
+    [Fact]
+    public void A_bf16_model_gives_the_same_greedy_tokens_alone_and_in_a_batch()
+    {
+        using var model = SeaLion.Model.Llama.LlamaModel.Load(SeaLion.Model.Tests.TestModels.Get(), new SeaLion.Model.Llama.ModelOptions { DType = TorchSharp.torch.ScalarType.BFloat16, TensorParallel = 1 });
+        var p = new SamplingParams { Temperature = 0, MaxTokens = 12, IgnoreEos = true };
+        var prompts = Enumerable.Range(0, 6).Select(i => Engines.Prompt(9 + 7 * i, 300 + i)).ToArray();
+        var alone = prompts.Select((prompt, i) =>
+        {
+            using var core = Engines.TorchCore(model, 32, new SchedulerOptions());
+            return Engines.Tokens(Engines.RunAll(core, [(0, new GenerateRequest(prompt, p, $"a{i}"))])[$"a{i}"]);
+        }).ToArray();
+        // Together, with chunked prefill mixing prompts and decodes in the same steps.
+        using var busy = Engines.TorchCore(model, 128, new SchedulerOptions { MaxBatchedTokens = 24 });
+        var outs = Engines.RunAll(busy, prompts.Select((prompt, i) => (i, new GenerateRequest(prompt, p, $"b{i}"))));
+        for (int i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], Engines.Tokens(outs[$"b{i}"]));
+    }
 }

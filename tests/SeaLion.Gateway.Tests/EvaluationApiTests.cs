@@ -26,7 +26,7 @@ public sealed class EvaluationApiTests(ServerFixture server)
 
     HttpClient Http() => new() { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
 
-    static async Task<JsonNode> Post(HttpClient http, string path, object body)
+    internal static async Task<JsonNode> Post(HttpClient http, string path, object body)
     {
         var res = await http.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
         string text = await res.Content.ReadAsStringAsync();
@@ -239,13 +239,7 @@ public sealed class StructuredApiTests(ServerFixture server)
     const string Model = "sea-lion-v2";
     HttpClient Http() => new() { BaseAddress = new Uri($"http://127.0.0.1:{server.HttpPort}") };
 
-    static async Task<JsonNode> Post(HttpClient http, string path, object body)
-    {
-        var res = await http.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
-        string text = await res.Content.ReadAsStringAsync();
-        Assert.True(res.StatusCode == HttpStatusCode.OK, $"{path}: {(int)res.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
+    static Task<JsonNode> Post(HttpClient http, string path, object body) => EvaluationApiTests.Post(http, path, body);
 
     [Fact]
     public async Task Response_format_guided_fields_and_structured_outputs_constrain_the_output()

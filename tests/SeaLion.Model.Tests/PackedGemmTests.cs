@@ -79,7 +79,12 @@ public sealed unsafe class PackedGemmTests
         Assert.True(yPacked.allclose(expected, rtol: 1e-5, atol: 1e-5));
         Assert.True(yPlain.allclose(expected, rtol: 1e-5, atol: 1e-5));
         using var bf16 = new ProjectionWeight(w.t().to(ScalarType.BFloat16), pack: true);
-        Assert.False(bf16.Packed);   // only fp32 weights are packed
+        Assert.Equal(PackedGemm.IsSupported, bf16.Packed);   // bf16 weights are packed too (read as bf16, fp32 accumulation)
+        using var xBf16 = xt.to(ScalarType.BFloat16);
+        using var yBf16 = bf16.Apply(xBf16);
+        // Against the product of the same bf16 values in fp32: only the result's rounding to bf16 differs.
+        using var expectedBf16 = xBf16.to(ScalarType.Float32).matmul(w.t().to(ScalarType.BFloat16).to(ScalarType.Float32));
+        Assert.True(yBf16.to(ScalarType.Float32).allclose(expectedBf16, rtol: 1e-2, atol: 1e-2));
     }
 
     [Fact]
@@ -96,5 +101,49 @@ public sealed unsafe class PackedGemmTests
             Assert.True(worst < 1e-3, $"position {t}: max |diff| {worst}");
             Assert.Equal(Array.IndexOf(plain[t], plain[t].Max()), Array.IndexOf(packed[t], packed[t].Max()));
         }
+    }
+
+    [Fact]
+    public void Bf16_weights_multiply_as_their_fp32_values_and_a_row_is_the_same_in_any_batch()
+    {
+        if (!PackedGemm.IsSupported) return;
+        const int k = 160, n = 100;
+        var wf = RandomArray(k * n, 7);
+        // bf16 = the high half of the fp32 bits (rounded to nearest even, as libtorch converts).
+        var wb = wf.Select(f => { uint u = BitConverter.SingleToUInt32Bits(f); return (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16); }).ToArray();
+        var wAsFloat = wb.Select(h => BitConverter.UInt32BitsToSingle((uint)h << 16)).ToArray();
+        var rows = RandomArray(13 * k, 8);
+        var packed = new ushort[PackedGemm.PackedLength(k, n)];
+        float[] Run(float[] a, int m)
+        {
+            var c = new float[m * n];
+            fixed (ushort* pw = wb, pp = packed)
+            fixed (float* pa = a, pc = c)
+            {
+                PackedGemm.PackBf16(pw, k, n, pp);
+                PackedGemm.MultiplyBf16(pa, m, k, pp, n, pc);
+            }
+            return c;
+        }
+        var all = Run(rows, 13);
+        for (int i = 0; i < 13; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double want = 0;
+                for (int x = 0; x < k; x++) want += (double)rows[i * k + x] * wAsFloat[x * n + j];
+                Assert.True(Math.Abs(want - all[i * n + j]) <= 1e-5 * k, $"C[{i},{j}] = {all[i * n + j]}, reference {want}");
+            }
+            Assert.True(Run(rows[(i * k)..((i + 1) * k)], 1).AsSpan().SequenceEqual(all.AsSpan(i * n, n)), $"row {i} differs alone");
+        }
+        // Through ProjectionWeight on bf16 tensors: packed, and within bf16 rounding of libtorch's bf16 matmul.
+        using var w = randn(k, n, generator: new Generator(9)).to(ScalarType.BFloat16);
+        using var xs = randn(5, k, generator: new Generator(10)).to(ScalarType.BFloat16);
+        using var expected = xs.to(ScalarType.Float32).matmul(w.to(ScalarType.Float32));
+        using var projection = new ProjectionWeight(w.clone(), pack: true);
+        Assert.True(projection.Packed);
+        using var y = projection.Apply(xs);
+        Assert.Equal(ScalarType.BFloat16, y.dtype);
+        Assert.True(y.to(ScalarType.Float32).allclose(expected, rtol: 1e-2, atol: 1e-2));
     }
 }

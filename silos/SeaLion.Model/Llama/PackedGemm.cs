@@ -6,7 +6,8 @@ namespace SeaLion.Model.Llama;
 
 /// <summary>
 /// fp32 C[M, N] = A[M, K] · W[K, N] on one core with AVX-512, W packed once into column panels of
-/// <see cref="PanelWidth"/> (each panel [K, PanelWidth] contiguous, the last one zero-padded).
+/// <see cref="PanelWidth"/> (each panel [K, PanelWidth] contiguous, the last one zero-padded). W is held in fp32, or
+/// in bf16 (half the bytes to stream: each panel row widened to fp32 in registers, fp32 accumulation).
 /// <para>
 /// Why it exists: libtorch's CPU fp32 GEMM on this class of machine (AMD Zen, where MKL takes its AVX2 path) reaches
 /// a fifth of the core's FMA rate for the skinny M of batched decode, so 16 decode tokens cost several times one.
@@ -29,6 +30,23 @@ internal static unsafe class PackedGemm
 
     static int Panels(int n) => (n + PanelWidth - 1) / PanelWidth;
 
+    /// <summary>Packs row-major bf16 W [k, n] into panels [ceil(n / 48)][k][48], zero-padding the last panel.</summary>
+    public static void PackBf16(ushort* w, int k, int n, ushort* packed)
+    {
+        for (int p = 0; p < Panels(n); p++)
+        {
+            int n0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - n0);
+            ushort* dst = packed + (long)p * k * PanelWidth;
+            for (int kk = 0; kk < k; kk++, dst += PanelWidth)
+            {
+                ushort* src = w + (long)kk * n + n0;
+                int j = 0;
+                for (; j < cols; j++) dst[j] = src[j];
+                for (; j < PanelWidth; j++) dst[j] = 0;
+            }
+        }
+    }
+
     /// <summary>Packs row-major W [k, n] into panels [ceil(n / 48)][k][48], zero-padding the last panel.</summary>
     public static void Pack(float* w, int k, int n, float* packed)
     {
@@ -47,7 +65,35 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>C [m, n] (row-major, row stride n) = A [m, k] (row-major, row stride k) · packed W.</summary>
-    public static void Multiply(float* a, int m, int k, float* packed, int n, float* c)
+    public static void Multiply(float* a, int m, int k, float* packed, int n, float* c) => Multiply<F32>(a, m, k, (byte*)packed, n, c);
+
+    /// <summary>As <see cref="Multiply(float*, int, int, float*, int, float*)"/> with W packed in bf16 by <see cref="PackBf16"/>.</summary>
+    public static void MultiplyBf16(float* a, int m, int k, ushort* packed, int n, float* c) => Multiply<Bf16>(a, m, k, (byte*)packed, n, c);
+
+    /// <summary>How a panel's elements load as 16 fp32 lanes.</summary>
+    interface IWeights
+    {
+        static abstract int Bytes { get; }
+        static abstract Vector512<float> Load(byte* p);
+    }
+
+    struct F32 : IWeights
+    {
+        public static int Bytes => 4;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* p) => Avx512F.LoadVector512((float*)p);
+    }
+
+    struct Bf16 : IWeights
+    {
+        public static int Bytes => 2;
+        // bf16 is the high half of an fp32: widen 16 of them to 32 bits and shift them up.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* p) =>
+            Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512UInt32(Avx.LoadVector256((ushort*)p)), 16).AsSingle();
+    }
+
+    static void Multiply<TW>(float* a, int m, int k, byte* packed, int n, float* c) where TW : struct, IWeights
     {
         if (!IsSupported) throw new PlatformNotSupportedException("PackedGemm needs AVX-512F");
         int panels = Panels(n);
@@ -55,7 +101,7 @@ internal static unsafe class PackedGemm
         float* scratch = stackalloc float[8 * PanelWidth];
         for (int p = 0; p < panels; p++)
         {
-            float* b = packed + (long)p * k * PanelWidth;
+            byte* b = packed + (long)p * k * PanelWidth * TW.Bytes;
             int n0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - n0);
             for (int r = 0; r < m;)
             {
@@ -65,13 +111,13 @@ internal static unsafe class PackedGemm
                 float* dst = full ? cr : scratch;
                 int ldd = full ? n : PanelWidth;
                 // The last row block of a panel reads it from cache: meanwhile, pull the next panel in from memory.
-                float* next = r + rows == m && (rows >= 4 || r > 0) && p + 1 < panels ? b + (long)k * PanelWidth : null;
+                byte* next = r + rows == m && (rows >= 4 || r > 0) && p + 1 < panels ? b + (long)k * PanelWidth * TW.Bytes : null;
                 switch (rows)
                 {
-                    case 8: Tile<R8>(ar, k, b, dst, ldd, next); break;
-                    case 4: Tile<R4>(ar, k, b, dst, ldd, next); break;
-                    case 2: Tile<R2>(ar, k, b, dst, ldd, next); break;
-                    default: Tile<R1>(ar, k, b, dst, ldd, next); break;
+                    case 8: Tile<R8, TW>(ar, k, b, dst, ldd, next); break;
+                    case 4: Tile<R4, TW>(ar, k, b, dst, ldd, next); break;
+                    case 2: Tile<R2, TW>(ar, k, b, dst, ldd, next); break;
+                    default: Tile<R1, TW>(ar, k, b, dst, ldd, next); break;
                 }
                 if (!full)
                     for (int i = 0; i < rows; i++)
@@ -89,25 +135,26 @@ internal static unsafe class PackedGemm
 
     /// <summary>Rows [0, R) of A times one panel: R x 48 accumulators, one broadcast of A and three panel loads per k.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile<TRows>(float* a, int k, float* b, float* c, int ldc, float* prefetch) where TRows : struct, IRows
+    static void Tile<TRows, TW>(float* a, int k, byte* b, float* c, int ldc, byte* prefetch) where TRows : struct, IRows where TW : struct, IWeights
     {
+        int row = PanelWidth * TW.Bytes, vec = V * TW.Bytes;
         int rows = TRows.Count;
         Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
         Vector512<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
         Vector512<float> c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default;
         Vector512<float> c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
         float* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k, a4 = a + 4 * k, a5 = a + 5 * k, a6 = a + 6 * k, a7 = a + 7 * k;
-        for (int i = 0; i < k; i++, b += PanelWidth)
+        for (int i = 0; i < k; i++, b += row)
         {
             if (prefetch != null)
             {
-                // One panel row (192 bytes, three lines) of the next panel per k step.
-                float* pf = prefetch + (long)i * PanelWidth;
-                Sse.Prefetch0(pf); Sse.Prefetch0(pf + V); Sse.Prefetch0(pf + 2 * V);
+                // One panel row of the next panel per k step (192 bytes in fp32, 96 in bf16).
+                byte* pf = prefetch + (long)i * row;
+                Sse.Prefetch0(pf); Sse.Prefetch0(pf + 64); if (row > 128) Sse.Prefetch0(pf + 128);
             }
-            var b0 = Avx512F.LoadVector512(b);
-            var b1 = Avx512F.LoadVector512(b + V);
-            var b2 = Avx512F.LoadVector512(b + 2 * V);
+            var b0 = TW.Load(b);
+            var b1 = TW.Load(b + vec);
+            var b2 = TW.Load(b + 2 * vec);
             var x = Vector512.Create(a0[i]);
             c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); c01 = Avx512F.FusedMultiplyAdd(x, b1, c01); c02 = Avx512F.FusedMultiplyAdd(x, b2, c02);
             if (rows > 1)
@@ -157,6 +204,16 @@ internal static unsafe partial class TensorMemory
     [System.Runtime.InteropServices.LibraryImport("LibTorchSharp")]
     private static partial IntPtr THSTensor_data(IntPtr tensor);
 
+    /// <summary>The first element of a contiguous CPU bf16 tensor, as its raw 16-bit patterns.</summary>
+    public static ushort* Bf16(TorchSharp.torch.Tensor t)
+    {
+        if (t.dtype != TorchSharp.torch.ScalarType.BFloat16 || t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
+            throw new ArgumentException($"expected a contiguous CPU bfloat16 tensor, got {t.dtype} on {t.device_type} (contiguous: {t.is_contiguous()})");
+        var p = THSTensor_data(t.Handle);
+        if (p == IntPtr.Zero) throw new InvalidOperationException("libtorch returned no data pointer");
+        return (ushort*)p;
+    }
+
     /// <summary>The first fp32 element of a CPU float32 tensor (storage offset included); contiguous unless told otherwise (the caller then walks its strides).</summary>
     public static float* Floats(TorchSharp.torch.Tensor t, bool contiguous = true)
     {
@@ -169,9 +226,10 @@ internal static unsafe partial class TensorMemory
 }
 
 /// <summary>
-/// A projection weight held as [in, out], applied as x · W. On a CPU with AVX-512 and fp32 weights it is held
-/// packed for <see cref="PackedGemm"/> (the [in, out] layout is not kept: no second copy); otherwise it is a plain
-/// tensor and libtorch's matmul runs.
+/// A projection weight held as [in, out], applied as x · W. On a CPU with AVX-512 and fp32 or bf16 weights it is held
+/// packed for <see cref="PackedGemm"/> (the [in, out] layout is not kept: no second copy; bf16 stays bf16, read at
+/// half the bytes, accumulated in fp32, so each row's result is the same whatever shares its batch); otherwise it is
+/// a plain tensor and libtorch's matmul runs.
 /// </summary>
 internal sealed unsafe class ProjectionWeight : IDisposable
 {
@@ -185,29 +243,39 @@ internal sealed unsafe class ProjectionWeight : IDisposable
     {
         In = (int)weight.shape[0];
         Out = (int)weight.shape[1];
-        Packed = pack && PackedGemm.IsSupported && weight.dtype == TorchSharp.torch.ScalarType.Float32 && weight.device_type == TorchSharp.DeviceType.CPU;
+        _bf16 = weight.dtype == TorchSharp.torch.ScalarType.BFloat16;
+        Packed = pack && PackedGemm.IsSupported && (weight.dtype == TorchSharp.torch.ScalarType.Float32 || _bf16) && weight.device_type == TorchSharp.DeviceType.CPU;
         if (!Packed) { _tensor = weight; return; }
         using (weight)
         using (var dense = weight.contiguous())
         {
             // Held for the model's lifetime, not by whatever dispose scope the loader runs in.
-            _tensor = TorchSharp.torch.empty(PackedGemm.PackedLength(In, Out), TorchSharp.torch.ScalarType.Float32).DetachFromDisposeScope();
-            PackedGemm.Pack(TensorMemory.Floats(dense), In, Out, TensorMemory.Floats(_tensor));
+            _tensor = TorchSharp.torch.empty(PackedGemm.PackedLength(In, Out), weight.dtype).DetachFromDisposeScope();
+            if (_bf16) PackedGemm.PackBf16(TensorMemory.Bf16(dense), In, Out, TensorMemory.Bf16(_tensor));
+            else PackedGemm.Pack(TensorMemory.Floats(dense), In, Out, TensorMemory.Floats(_tensor));
         }
     }
+
+    readonly bool _bf16;
 
     /// <summary>x [rows, in] · W: [rows, out].</summary>
     public TorchSharp.torch.Tensor Apply(TorchSharp.torch.Tensor x)
     {
         if (!Packed) return x.matmul(_tensor);
         if (x.dim() != 2 || x.shape[1] != In) throw new ArgumentException($"expected [rows, {In}], got [{string.Join(", ", x.shape)}]");
-        var a = x.is_contiguous() ? x : x.contiguous();
+        // bf16 activations are widened to fp32 for the kernel and its fp32 result is rounded back once.
+        var a = x.dtype == TorchSharp.torch.ScalarType.Float32 ? (x.is_contiguous() ? x : x.contiguous()) : x.to(TorchSharp.torch.ScalarType.Float32).contiguous();
         try
         {
             int rows = (int)a.shape[0];
             var y = TorchSharp.torch.empty(rows, Out, TorchSharp.torch.ScalarType.Float32);
-            if (rows > 0) PackedGemm.Multiply(TensorMemory.Floats(a), rows, In, TensorMemory.Floats(_tensor), Out, TensorMemory.Floats(y));
-            return y;
+            if (rows > 0)
+            {
+                if (_bf16) PackedGemm.MultiplyBf16(TensorMemory.Floats(a), rows, In, TensorMemory.Bf16(_tensor), Out, TensorMemory.Floats(y));
+                else PackedGemm.Multiply(TensorMemory.Floats(a), rows, In, TensorMemory.Floats(_tensor), Out, TensorMemory.Floats(y));
+            }
+            if (x.dtype == TorchSharp.torch.ScalarType.Float32) return y;
+            using (y) return y.to(x.dtype);
         }
         finally
         {
