@@ -63,6 +63,7 @@ public sealed class EvaluationApiTests(ServerFixture server)
         var body = await Post(http, "/v1/completions", new { model = Model, prompt = inputs, temperature = 0, max_tokens = 1, logprobs = 1, seed = 1234, echo = true });
         var choices = body["choices"]!.AsArray().OrderBy(c => (int)c!["index"]!).ToArray();
         Assert.Equal(pairs.Length, choices.Length);
+        Assert.Equal(inputs.Sum(x => x.Length), (int)body["usage"]!["prompt_tokens"]!);   // each prompt of the list counted
         for (int i = 0; i < choices.Length; i++)
         {
             // parse_logprobs: token_logprobs[ctxlen:-1] (the context, then the one generated token, are dropped).

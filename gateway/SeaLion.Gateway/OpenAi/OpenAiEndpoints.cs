@@ -333,7 +333,7 @@ public static partial class OpenAiEndpoints
         }
         using var lease = ctx.RequestServices.GetRequiredService<TenantGate>().AdmitStream(PrincipalOf(ctx));
         var echoed = echo ? Enumerable.Range(0, streams.Count).Select(i => prompts[i / n]).ToArray() : null;
-        var renderer = new CompletionRenderer(c, id, logprobs, promptLogprobs, echoed);
+        var renderer = new CompletionRenderer(c, id, logprobs, promptLogprobs, echoed, n);
         var pieces = Metered(Merge(streams, ctx.RequestAborted), lease);
         if (stream) await StreamOut(ctx, pieces, streams.Count, renderer, includeUsage);
         else await Results.Json(renderer.Whole(await Collect(pieces, streams.Count))).ExecuteAsync(ctx);
@@ -428,7 +428,7 @@ public static partial class OpenAiEndpoints
         var usage = new UsageCounter();
         while (any)
         {
-            usage.Add(e.Current.Chunk);
+            usage.Add(e.Current.Chunk, renderer.PromptOf(e.Current.Index));
             foreach (var chunk in renderer.Chunk(e.Current)) await Sse(ctx, chunk);
             any = await e.MoveNextAsync();
         }
@@ -436,21 +436,30 @@ public static partial class OpenAiEndpoints
         await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
     }
 
+    /// <summary>
+    /// A response's usage: each prompt counted once (the n choices of one prompt share it, as OpenAI counts; a list
+    /// of prompts sums them), cached tokens likewise, generated tokens summed over every choice.
+    /// </summary>
     internal sealed class UsageCounter
     {
-        int _prompt, _cached, _completion;
-        public void Add(GenerateChunk c)
+        readonly Dictionary<int, (int Prompt, int Cached)> _prompts = [];
+        int _completion;
+        public void Add(GenerateChunk c, int prompt = 0)
         {
             if (c.FinishReason is null) return;
-            _prompt = c.PromptTokens;   // every choice shares the prompt: counted once, as OpenAI does
-            _cached = Math.Max(_cached, c.CachedTokens);
+            var had = _prompts.GetValueOrDefault(prompt);
+            _prompts[prompt] = (c.PromptTokens, Math.Max(had.Cached, c.CachedTokens));
             _completion += c.GeneratedTokens;
         }
-        public object ToObject() => new
+        public object ToObject()
         {
-            prompt_tokens = _prompt, completion_tokens = _completion, total_tokens = _prompt + _completion,
-            prompt_tokens_details = new { cached_tokens = _cached },
-        };
+            int prompt = _prompts.Values.Sum(p => p.Prompt), cached = _prompts.Values.Sum(p => p.Cached);
+            return new
+            {
+                prompt_tokens = prompt, completion_tokens = _completion, total_tokens = prompt + _completion,
+                prompt_tokens_details = new { cached_tokens = cached },
+            };
+        }
     }
 
     internal static string? Finish(string? reason) => reason switch { null => null, "length" => "length", _ => "stop" };
@@ -485,10 +494,13 @@ public static partial class OpenAiEndpoints
 
         protected virtual object? TopLevelPromptLogprobs(List<Piece>[] choices) => null;
 
+        /// <summary>Which prompt a choice answers (usage counts each prompt once).</summary>
+        public virtual int PromptOf(int choice) => 0;
+
         public object Whole(List<Piece>[] choices)
         {
             var usage = new UsageCounter();
-            foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk);
+            foreach (var p in choices.SelectMany(x => x)) usage.Add(p.Chunk, PromptOf(p.Index));
             var body = new { id, @object = wholeObject, created = _created, model = C.Model.Name, choices = choices.Select((ps, i) => WholeChoice(ps, i)).ToArray(), usage = usage.ToObject() };
             return TopLevelPromptLogprobs(choices) is { } prompt
                 ? new { body.id, body.@object, body.created, body.model, body.choices, body.usage, prompt_logprobs = prompt }
@@ -552,8 +564,11 @@ public static partial class OpenAiEndpoints
     }
 
     /// <param name="echo">Per choice, the prompt to echo before its text (and, with logprobs, before its logprobs); null: no echo.</param>
-    sealed class CompletionRenderer(ClusterCalls c, string id, int? logprobs, int? promptLogprobs, PromptInput[]? echo) : Renderer(c, id, "text_completion", "text_completion")
+    sealed class CompletionRenderer(ClusterCalls c, string id, int? logprobs, int? promptLogprobs, PromptInput[]? echo, int n) : Renderer(c, id, "text_completion", "text_completion")
     {
+        // Choices are numbered prompt by prompt, n each.
+        public override int PromptOf(int choice) => choice / n;
+
         readonly Dictionary<int, int> _offsets = [];
         readonly HashSet<int> _echoed = [];
 
