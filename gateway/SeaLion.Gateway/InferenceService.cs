@@ -146,12 +146,9 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
     /// <summary>A stateless chat's prompt: the messages checked as a session turn's are, then the chat template with its generation prompt.</summary>
     int[] ChatPrompt(ChatMessages m)
     {
-        if (m.Messages.Count == 0) throw Invalid("prompt.messages is empty");
-        // A whole conversation, not one turn: the REST API's limit on its length, the session's on each message.
-        if (m.Messages.Count > OpenAi.OpenAiEndpoints.MaxMessages) throw Invalid($"prompt.messages has {m.Messages.Count} entries; the limit is {OpenAi.OpenAiEndpoints.MaxMessages}");
+        // A whole conversation, not one turn: the REST API's limit on its length.
         var messages = m.Messages.Select(x => new ChatMessageSpec(x.Role, x.Content)).ToArray();
-        for (int i = 0; i < messages.Length; i++)
-            if (ChatLimits.Check([messages[i]]) is { } error) throw Invalid($"prompt.messages[{i}]: " + error.Replace("messages[0].", ""));
+        if (ChatLimits.Check(messages, OpenAi.OpenAiEndpoints.MaxMessages) is { } error) throw Invalid("prompt." + error);
         string prompt;
         try { prompt = model.Template.Render(messages.Select(x => new SeaLion.Templates.ChatMessage(x.Role, x.Content)).ToList(), addGenerationPrompt: true); }
         catch (SeaLion.Templates.TemplateException e) { throw Invalid("prompt.messages: the chat template refused them: " + e.Message); }

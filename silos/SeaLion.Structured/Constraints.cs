@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Numerics;
 using System.Text.Json;
 using SeaLion.Model.Sampling;
 
@@ -142,7 +141,6 @@ public sealed class ConstraintState : ITokenConstraint
         return c.Dfa.Accepting(s);
     }
 
-    internal static int Count(ReadOnlySpan<ulong> mask) { int n = 0; foreach (var w in mask) n += BitOperations.PopCount(w); return n; }
 }
 
 /// <summary>

@@ -41,11 +41,14 @@ public static class ChatLimits
     public const int MaxSessionIdChars = 128;
     public static readonly string[] Roles = ["system", "user", "assistant"];
 
-    /// <summary>Null when the messages are acceptable, else what is wrong (naming the field, the limit, the value).</summary>
-    public static string? Check(IReadOnlyList<ChatMessageSpec> messages)
+    /// <summary>
+    /// Null when the messages are acceptable, else what is wrong (naming the field, the limit, the value). A turn takes
+    /// at most <see cref="MaxMessagesPerTurn"/>; a whole stateless conversation passes its own limit.
+    /// </summary>
+    public static string? Check(IReadOnlyList<ChatMessageSpec> messages, int maxMessages = MaxMessagesPerTurn)
     {
         if (messages.Count == 0) return "messages is empty: a turn appends at least one message";
-        if (messages.Count > MaxMessagesPerTurn) return $"messages has {messages.Count} entries; the limit per turn is {MaxMessagesPerTurn}";
+        if (messages.Count > maxMessages) return $"messages has {messages.Count} entries; the limit is {maxMessages}";
         for (int i = 0; i < messages.Count; i++)
         {
             var m = messages[i];

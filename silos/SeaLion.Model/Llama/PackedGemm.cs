@@ -31,35 +31,21 @@ internal static unsafe class PackedGemm
     static int Panels(int n) => (n + PanelWidth - 1) / PanelWidth;
 
     /// <summary>Packs row-major bf16 W [k, n] into panels [ceil(n / 48)][k][48], zero-padding the last panel.</summary>
-    public static void PackBf16(ushort* w, int k, int n, ushort* packed)
-    {
-        for (int p = 0; p < Panels(n); p++)
-        {
-            int n0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - n0);
-            ushort* dst = packed + (long)p * k * PanelWidth;
-            for (int kk = 0; kk < k; kk++, dst += PanelWidth)
-            {
-                ushort* src = w + (long)kk * n + n0;
-                int j = 0;
-                for (; j < cols; j++) dst[j] = src[j];
-                for (; j < PanelWidth; j++) dst[j] = 0;
-            }
-        }
-    }
+    public static void PackBf16(ushort* w, int k, int n, ushort* packed) => Pack<ushort>(w, k, n, packed);
 
     /// <summary>Packs row-major W [k, n] into panels [ceil(n / 48)][k][48], zero-padding the last panel.</summary>
-    public static void Pack(float* w, int k, int n, float* packed)
+    public static void Pack(float* w, int k, int n, float* packed) => Pack<float>(w, k, n, packed);
+
+    static void Pack<T>(T* w, int k, int n, T* packed) where T : unmanaged
     {
         for (int p = 0; p < Panels(n); p++)
         {
             int n0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - n0);
-            float* dst = packed + (long)p * k * PanelWidth;
+            T* dst = packed + (long)p * k * PanelWidth;
             for (int kk = 0; kk < k; kk++, dst += PanelWidth)
             {
-                float* src = w + (long)kk * n + n0;
-                int j = 0;
-                for (; j < cols; j++) dst[j] = src[j];
-                for (; j < PanelWidth; j++) dst[j] = 0f;
+                new ReadOnlySpan<T>(w + (long)kk * n + n0, cols).CopyTo(new Span<T>(dst, cols));
+                new Span<T>(dst + cols, PanelWidth - cols).Clear();
             }
         }
     }
