@@ -137,8 +137,12 @@ public sealed class ClusterCalls(IGrainFactory grains, IEngineRouter router, Mod
                                 pending = null;
                                 if (!more) break;
                             }
-                            catch (Exception ex) when (Retryable(ex, ct, resuming: attempt > 1 || delivered.Any) || (watch.Fired && !ct.IsCancellationRequested))
+                            catch (Exception ex) when (finished || Retryable(ex, ct, resuming: attempt > 1 || delivered.Any) || (watch.Fired && !ct.IsCancellationRequested))
                             {
+                                // The finish chunk was delivered: the stream is whole, whatever befell the read that would have
+                                // seen its end (a silo draining away). It is read to its end, not cut, so that the grain
+                                // closes the turn before the caller can send the next one.
+                                if (finished) break;
                                 if (Stopwatch.GetElapsedTime(lastChunk) >= failover.Budget) throw;
                                 failure = watch.Fired ? new StreamStalledException(Stopwatch.GetElapsedTime(lastChunk)) : ex;
                                 break;
