@@ -1,3 +1,4 @@
+using SeaLion.LlamaCppRef;
 using SeaLion.Model.Weights;
 
 namespace SeaLion.Oracle.Tests;

@@ -149,7 +149,7 @@ public static class GgmlTypes
     }
 
     /// <summary>The K-quants' 8 packed 6-bit (scale, min) pairs in 12 bytes.</summary>
-    static (int Scale, int Min) ScaleMin(int j, ReadOnlySpan<byte> q) => j < 4
+    internal static (int Scale, int Min) ScaleMin(int j, ReadOnlySpan<byte> q) => j < 4
         ? (q[j] & 63, q[j + 4] & 63)
         : ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
 

@@ -165,21 +165,45 @@ public static class GgufModel
     /// </summary>
     public static float[] ReadHf(GgufFile f, string hf, int heads, int kvHeads, out long[] shape)
     {
-        var t = f.Tensors.TryGetValue(GgufName(hf, f), out var found) ? found : throw new InvalidDataException($"{f.Path}: tensor '{GgufName(hf, f)}' (for '{hf}') is missing");
+        var t = Find(f, hf);
         shape = t.Shape;
         var values = new float[t.Elements];
         GgmlTypes.Dequantize(t.Type, f.Data(t), values);
-        int permuteHeads = hf.EndsWith("q_proj.weight", StringComparison.Ordinal) ? heads : hf.EndsWith("k_proj.weight", StringComparison.Ordinal) ? kvHeads : 0;
-        if (permuteHeads == 0) return values;
-        long rows = shape[0], cols = shape.Length > 1 ? shape[1] : 1;
-        long headDim = rows / permuteHeads, half = headDim / 2;
-        var hfValues = new float[values.Length];
-        for (long h = 0; h < permuteHeads; h++)
+        long cols = shape.Length > 1 ? shape[1] : 1;
+        return RopeHeads(hf, heads, kvHeads) is int h and > 0 ? UnpermuteRows(values, shape[0], cols, h) : values;
+    }
+
+    /// <summary>
+    /// An HF tensor's stored blocks, as they are (not dequantized), its rows in HF's order: llama.cpp's q/k permutation
+    /// moves whole rows, and a quantized row is whole blocks, so it is undone by moving rows.
+    /// </summary>
+    public static byte[] ReadHfRows(GgufFile f, string hf, int heads, int kvHeads, out GgmlType type, out long[] shape)
+    {
+        var t = Find(f, hf);
+        shape = t.Shape;
+        type = t.Type;
+        var bytes = f.Data(t).ToArray();
+        long rows = shape[0];
+        return RopeHeads(hf, heads, kvHeads) is int h and > 0 ? UnpermuteRows(bytes, rows, bytes.LongLength / rows, h) : bytes;
+    }
+
+    static GgufTensor Find(GgufFile f, string hf) =>
+        f.Tensors.TryGetValue(GgufName(hf, f), out var found) ? found : throw new InvalidDataException($"{f.Path}: tensor '{GgufName(hf, f)}' (for '{hf}') is missing");
+
+    static int RopeHeads(string hf, int heads, int kvHeads) =>
+        hf.EndsWith("q_proj.weight", StringComparison.Ordinal) ? heads : hf.EndsWith("k_proj.weight", StringComparison.Ordinal) ? kvHeads : 0;
+
+    /// <summary>llama.cpp interleaves each head's two rotary halves by rows; HF keeps them split: row 2i + j goes to j · half + i.</summary>
+    static T[] UnpermuteRows<T>(T[] values, long rows, long rowLength, int heads)
+    {
+        long headDim = rows / heads, half = headDim / 2;
+        var hfValues = new T[values.Length];
+        for (long h = 0; h < heads; h++)
             for (long i = 0; i < half; i++)
                 for (long j = 0; j < 2; j++)
                 {
                     long src = h * headDim + 2 * i + j, dst = h * headDim + j * half + i;
-                    Array.Copy(values, src * cols, hfValues, dst * cols, cols);
+                    Array.Copy(values, src * rowLength, hfValues, dst * rowLength, rowLength);
                 }
         return hfValues;
     }

@@ -65,8 +65,10 @@ internal static class CheckpointLoader
     }
 
     /// <summary>
-    /// Shards from a GGUF file: every tensor's presence, shape and type checked first, then each dequantized to
-    /// float32 once (q/k rows un-permuted) and cast to the serving dtype, as vLLM does where it has no fused kernel.
+    /// Shards from a GGUF file: every tensor's presence, shape and type checked first. On a CPU with AVX-512BW (and the
+    /// SeaLion kernels on) Q8_0, Q4_K and Q6_K projection weights stay quantized (<see cref="QuantizedGemm"/>); every
+    /// other tensor (norms, the embedding, other types, any device) is dequantized to float32 once (q/k rows
+    /// un-permuted) and cast to the serving dtype, as vLLM does where it has no fused kernel.
     /// </summary>
     public static LlamaShard[] LoadGguf(LlamaConfig c, string path, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
     {
@@ -79,13 +81,31 @@ internal static class CheckpointLoader
                 throw new InvalidDataException($"{path}: tensor '{g}' has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", shape)}] from its llama.* metadata");
             SeaLion.Model.Gguf.GgmlTypes.Layout(t.Type);   // an unsupported type fails here, before anything is read
         }
+        bool keepQuantized = pack && QuantizedGemm.IsSupported && devices.All(d => d.type == DeviceType.CPU);
         return Build(c, devices, pack, name =>
         {
             var values = SeaLion.Model.Gguf.GgufModel.ReadHf(f, name, c.NumHeads, c.NumKvHeads, out var shape);
             var t = tensor(values, shape);
             if (dtype == ScalarType.Float32) return t;
             using (t) return t.to(dtype);
+        }, !keepQuantized ? null : name =>
+        {
+            if (QuantizedGemm.FormatOf(f.Tensors[SeaLion.Model.Gguf.GgufModel.GgufName(name, f)].Type) is not { } format) return null;
+            var bytes = SeaLion.Model.Gguf.GgufModel.ReadHfRows(f, name, c.NumHeads, c.NumKvHeads, out _, out var shape);
+            return new QuantizedSource(format, bytes, (int)shape[0], (int)shape[1]);
         });
+    }
+
+    /// <summary>A quantized [out, in] weight as stored (ggml blocks along each row), from which ranks take their slices.</summary>
+    internal sealed record QuantizedSource(QuantFormat Format, byte[] Bytes, int Rows, int Cols)
+    {
+        long RowBytes => Bytes.LongLength / Rows;
+
+        /// <summary>Whether columns split into <paramref name="size"/>-wide ranges on block boundaries.</summary>
+        public bool Splits(long size) => size % QuantizedGemm.BlockSize(Format) == 0;
+
+        public QuantizedMatrix Slice(long row0, long rows, long col0, long cols) =>
+            QuantizedGemm.Repack(Format, Bytes.AsSpan().Slice((int)(row0 * RowBytes), (int)(rows * RowBytes)), (int)rows, Cols, (int)col0, (int)cols);
     }
 
     /// <summary>
@@ -104,7 +124,7 @@ internal static class CheckpointLoader
         });
     }
 
-    static LlamaShard[] Build(LlamaConfig c, IReadOnlyList<Device> devices, bool pack, Func<string, Tensor> Read)
+    static LlamaShard[] Build(LlamaConfig c, IReadOnlyList<Device> devices, bool pack, Func<string, Tensor> Read, Func<string, QuantizedSource?>? quantized = null)
     {
         int n = devices.Count;
         var plan = new ShardPlan(c, n);
@@ -116,6 +136,31 @@ internal static class CheckpointLoader
         Tensor[] RowSlices(Tensor w, long size) =>
             Enumerable.Range(0, n).Select(r => { using var s = w.narrow(1, r * size, size); return s.t().contiguous().to(devices[r]); }).ToArray();
         Tensor[] Replicate(Tensor w) => Enumerable.Range(0, n).Select(r => w.to(devices[r], copy: true)).ToArray();
+        ProjectionWeight[] Ranks(Func<int, ProjectionWeight> make) => Enumerable.Range(0, n).Select(make).ToArray();
+        // Quantized weights kept as stored: all parts of a fused projection, or none (then every part is dequantized).
+        QuantizedSource[]? Stored(params string[] names)
+        {
+            if (quantized is null) return null;
+            var s = names.Select(quantized).ToArray();
+            return s.All(q => q is not null) ? s.Select(q => q!).ToArray() : null;
+        }
+        // Column-parallel (q/k/v, gate/up, the LM head): each rank takes its output rows of every part, fused in order.
+        ProjectionWeight[] Columns(params (string Name, long Row0PerRank, long Rows)[] parts)
+        {
+            if (Stored([.. parts.Select(p => p.Name)]) is { } stored)
+                return Ranks(r => new ProjectionWeight([.. parts.Select((p, i) => stored[i].Slice(r * p.Row0PerRank, p.Rows, 0, stored[i].Cols))]));
+            var slices = parts.Select(p => ColumnSlices(Read(p.Name), p.Rows)).ToArray();
+            return Ranks(r => new ProjectionWeight(
+                (slices.Length == 1 ? slices[0][r] : cat(slices.Select(s => s[r]).ToArray(), 1)).MoveToOuterDisposeScope(), pack));
+        }
+        // Row-parallel (o, down): each rank takes its input columns.
+        ProjectionWeight[] InputSplit(string name, long size)
+        {
+            if (Stored(name) is [var stored] && stored.Splits(size))
+                return Ranks(r => new ProjectionWeight([stored.Slice(0, stored.Rows, r * size, size)]));
+            var slices = RowSlices(Read(name), size);
+            return Ranks(r => new ProjectionWeight(slices[r].MoveToOuterDisposeScope(), pack));
+        }
 
         var layers = new LayerWeights[n][];
         for (int r = 0; r < n; r++) layers[r] = new LayerWeights[c.NumLayers];
@@ -123,35 +168,33 @@ internal static class CheckpointLoader
         {
             string p = $"model.layers.{l}.";
             using var scope = NewDisposeScope();
-            var q = ColumnSlices(Read(p + "self_attn.q_proj.weight"), plan.QHeads * c.HeadDim);
-            var k = ColumnSlices(Read(p + "self_attn.k_proj.weight"), plan.KvHeads * c.HeadDim);
-            var v = ColumnSlices(Read(p + "self_attn.v_proj.weight"), plan.KvHeads * c.HeadDim);
-            var o = RowSlices(Read(p + "self_attn.o_proj.weight"), plan.QHeads * c.HeadDim);
-            var gate = ColumnSlices(Read(p + "mlp.gate_proj.weight"), plan.Ffn);
-            var up = ColumnSlices(Read(p + "mlp.up_proj.weight"), plan.Ffn);
-            var down = RowSlices(Read(p + "mlp.down_proj.weight"), plan.Ffn);
+            long qRows = plan.QHeads * c.HeadDim, kvRows = plan.KvHeads * c.HeadDim;
+            var qkv = Columns((p + "self_attn.q_proj.weight", qRows, qRows), (p + "self_attn.k_proj.weight", kvRows, kvRows), (p + "self_attn.v_proj.weight", kvRows, kvRows));
+            var o = InputSplit(p + "self_attn.o_proj.weight", qRows);
+            var gateUp = Columns((p + "mlp.gate_proj.weight", plan.Ffn, plan.Ffn), (p + "mlp.up_proj.weight", plan.Ffn, plan.Ffn));
+            var down = InputSplit(p + "mlp.down_proj.weight", plan.Ffn);
             var attnNorm = Replicate(Read(p + "input_layernorm.weight"));
             var mlpNorm = Replicate(Read(p + "post_attention_layernorm.weight"));
             for (int r = 0; r < n; r++)
                 layers[r][l] = new LayerWeights
                 {
-                    AttnNorm = attnNorm[r].MoveToOuterDisposeScope(),
-                    Qkv = new ProjectionWeight(cat([q[r], k[r], v[r]], 1).MoveToOuterDisposeScope(), pack),
-                    O = new ProjectionWeight(o[r].MoveToOuterDisposeScope(), pack),
-                    MlpNorm = mlpNorm[r].MoveToOuterDisposeScope(),
-                    GateUp = new ProjectionWeight(cat([gate[r], up[r]], 1).MoveToOuterDisposeScope(), pack),
-                    Down = new ProjectionWeight(down[r].MoveToOuterDisposeScope(), pack),
+                    AttnNorm = attnNorm[r].MoveToOuterDisposeScope(), Qkv = qkv[r], O = o[r],
+                    MlpNorm = mlpNorm[r].MoveToOuterDisposeScope(), GateUp = gateUp[r], Down = down[r],
                 };
         }
 
         var embedding = Read("model.embed_tokens.weight");
+        string headName = c.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
         ProjectionWeight[] lmHead;
-        using (var lm = c.TieWordEmbeddings ? null : Read("lm_head.weight"))
-            lmHead = Enumerable.Range(0, n).Select(r =>
-            {
-                using var s = (lm ?? embedding).narrow(0, plan.VocabStart(r), plan.VocabCount(r));
-                return new ProjectionWeight(s.t().contiguous().to(devices[r]), pack);
-            }).ToArray();
+        if (Stored(headName) is [var head])
+            lmHead = Ranks(r => new ProjectionWeight([head.Slice(plan.VocabStart(r), plan.VocabCount(r), 0, head.Cols)]));
+        else
+            using (var lm = c.TieWordEmbeddings ? null : Read("lm_head.weight"))
+                lmHead = Ranks(r =>
+                {
+                    using var s = (lm ?? embedding).narrow(0, plan.VocabStart(r), plan.VocabCount(r));
+                    return new ProjectionWeight(s.t().contiguous().to(devices[r]), pack);
+                });
         using var finalNorm = Read("model.norm.weight");
 
         var embeddings = new Dictionary<Device, Tensor>();

@@ -2,14 +2,15 @@ using System.Text;
 using System.Text.Json;
 using SeaLion.Model.Weights;
 
-namespace SeaLion.Oracle.Tests;
+namespace SeaLion.LlamaCppRef;
 
 /// <summary>
-/// Test-only GGUF v3 writer for llama.cpp: an HF Llama 3 folder (F32 safetensors, config.json, tokenizer.json,
+/// GGUF v3 writer for llama.cpp (the oracle tests' and the llama.cpp benchmark's; not the product's): an HF Llama 3 folder (F32 safetensors, config.json, tokenizer.json,
 /// tokenizer_config.json) written as llama.cpp reads it, the same file the reference gguf_llama.py writes:
 /// the same metadata keys in the same order, the BPE vocabulary, token types and merges from tokenizer.json,
 /// HF tensor names mapped to llama.cpp's, q/k rows permuted from HF's rotate_half (half-split) rope layout to
-/// llama.cpp's interleaved one, tensor data aligned to 32 bytes. Only F32 is written (GGML type 0).
+/// llama.cpp's interleaved one, tensor data aligned to 32 bytes. F32 (GGML type 0), or with <c>bf16</c> every matrix in
+/// BF16 (type 30, rounded to nearest even as torch rounds) and the norms in F32, as llama.cpp's converter writes --outtype bf16.
 /// The config is read straight from config.json, not through the project's LlamaConfig, to keep the oracle
 /// independent of the code under test.
 /// </summary>
@@ -17,7 +18,7 @@ public static class GgufWriter
 {
     const uint GgufVersion = 3;
     const int Alignment = 32;
-    const uint GgmlTypeF32 = 0;
+    const uint GgmlTypeF32 = 0, GgmlTypeBF16 = 30;
 
     // GGUF metadata value types
     const uint TU32 = 4, TI32 = 5, TF32 = 6, TString = 8, TArray = 9;
@@ -46,7 +47,7 @@ public static class GgufWriter
     };
 
     /// <summary>Writes <paramref name="hfDir"/> (tokenizer files taken from it unless given) as GGUF to <paramref name="path"/>.</summary>
-    public static void Write(string hfDir, string path, string? tokenizerDir = null, string name = "model")
+    public static void Write(string hfDir, string path, string? tokenizerDir = null, string name = "model", bool bf16 = false)
     {
         tokenizerDir ??= hfDir;
         using var cfgDoc = JsonDocument.Parse(File.ReadAllText(Path.Combine(hfDir, "config.json")));
@@ -72,7 +73,7 @@ public static class GgufWriter
         }
 
         PutStr("general.architecture", "llama"); PutStr("general.name", name);
-        PutU32("general.alignment", Alignment); PutU32("general.file_type", 0);
+        PutU32("general.alignment", Alignment); PutU32("general.file_type", bf16 ? 32u : 0u);   // llama_ftype: ALL_F32 or MOSTLY_BF16
         PutU32("llama.context_length", (uint)(Int(cfg, "max_position_embeddings") ?? 8192));
         PutU32("llama.embedding_length", (uint)hidden); PutU32("llama.block_count", (uint)Int(cfg, "num_hidden_layers")!.Value);
         PutU32("llama.feed_forward_length", (uint)Int(cfg, "intermediate_size")!.Value); PutU32("llama.rope.dimension_count", (uint)headDim);
@@ -139,8 +140,9 @@ public static class GgufWriter
             infos.Write(Str(g));
             infos.Write(U32((uint)src.Shape.Length));
             foreach (long d in src.Shape.Reverse()) infos.Write(U64((ulong)d));   // GGUF lists ne[0] (the contiguous dim) first
-            infos.Write(U32(GgmlTypeF32)); infos.Write(U64(offset));
-            offset += (ulong)src.Length; offset += Pad(offset);
+            bool half = bf16 && src.Shape.Length == 2;
+            infos.Write(U32(half ? GgmlTypeBF16 : GgmlTypeF32)); infos.Write(U64(offset));
+            offset += (ulong)(half ? src.Length / 2 : src.Length); offset += Pad(offset);
         }
 
         using var f = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
@@ -153,9 +155,23 @@ public static class GgufWriter
             var data = new byte[src.Length];
             using (var s = File.OpenRead(src.File)) { s.Position = src.Offset; s.ReadExactly(data); }
             if (permuteHeads > 0) data = PermuteRows(data, (int)src.Shape[0], (int)src.Shape[1], permuteHeads, sizeof(float));
+            if (bf16 && src.Shape.Length == 2) data = ToBf16(data);
             f.Write(data);
             f.Write(new byte[Pad((ulong)data.Length)]);
         }
+    }
+
+    /// <summary>float32 to bfloat16, round to nearest even (NaN kept a quiet NaN).</summary>
+    static byte[] ToBf16(byte[] f32)
+    {
+        var output = new byte[f32.Length / 2];
+        for (int i = 0; i < output.Length / 2; i++)
+        {
+            uint bits = BitConverter.ToUInt32(f32, 4 * i);
+            ushort b = float.IsNaN(BitConverter.UInt32BitsToSingle(bits)) ? (ushort)((bits >> 16) | 0x40) : (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+            BitConverter.TryWriteBytes(output.AsSpan(2 * i), b);
+        }
+        return output;
     }
 
     /// <summary>

@@ -1,0 +1,143 @@
+using System.Runtime.InteropServices;
+using SeaLion.Model.Gguf;
+using SeaLion.Model.Llama;
+
+namespace SeaLion.Oracle.Tests;
+
+/// <summary>
+/// The quantized CPU kernel against ggml's own functions, called in llama.cpp's native libraries (the ones LLamaSharp
+/// ships and runs): weights quantized by ggml's reference quantizers, activations quantized by ggml's run-time
+/// quantize_row_q8_0 / quantize_row_q8_K (ours must give the same bytes), and every dot product compared with ggml's
+/// ggml_vec_dot_* on those same quantized activations (equal up to float summation order).
+/// </summary>
+public sealed unsafe class QuantizedKernelOracleTests
+{
+    static readonly Lazy<(nint Base, nint Cpu)> Libraries = new(() =>
+    {
+        // The AVX-512 build of the libraries the test host carries (LLamaSharp.Backend.Cpu), as llama.cpp picks here.
+        string dir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "avx512");
+        var b = NativeLibrary.Load(Path.Combine(dir, "libggml-base.so"));
+        var cpu = NativeLibrary.Load(Path.Combine(dir, "libggml-cpu.so"));
+        ((delegate* unmanaged<void>)NativeLibrary.GetExport(cpu, "ggml_cpu_init"))();   // its conversion tables
+        return (b, cpu);
+    });
+
+    static nint Base(string name) => NativeLibrary.GetExport(Libraries.Value.Base, name);
+    static nint Cpu(string name) => NativeLibrary.GetExport(Libraries.Value.Cpu, name);
+
+    static float[] Random(int n, int seed, float scale)
+    {
+        var r = new Random(seed);
+        // Some rows with outliers, as real activations have: the block maximum then decides the scale.
+        return Enumerable.Range(0, n).Select(i => (float)((r.NextDouble() * 2 - 1) * scale * (i % 97 == 0 ? 8 : 1))).ToArray();
+    }
+
+    [Theory]
+    [InlineData("Q8_0", "q8_0", 512)]
+    [InlineData("Q4_K", "q4_K", 512)]
+    [InlineData("Q6_K", "q6_K", 768)]
+    [InlineData("Q4_K", "q4_K", 2048)]
+    public void Dot_products_equal_ggmls_on_the_same_quantized_activations(string formatName, string ggmlName, int k)
+    {
+        var format = Enum.Parse<QuantFormat>(formatName);
+        const int n = 37, m = 7;   // 7 activation rows: tiles of 4, 2 and 1
+        var type = Enum.Parse<GgmlType>(format.ToString());
+        var (bs, bb) = GgmlTypes.Layout(type);
+        long rowBytes = (long)k / bs * bb;
+
+        // Weights quantized by ggml's reference quantizer.
+        var weights = Random(n * k, 1, 0.05f);
+        var stored = new byte[n * rowBytes];
+        var quantizeRef = (delegate* unmanaged<float*, byte*, long, void>)Base($"quantize_row_{ggmlName}_ref");
+        fixed (float* w = weights)
+        fixed (byte* q = stored)
+            for (int r = 0; r < n; r++) quantizeRef(w + (long)r * k, q + r * rowBytes, k);
+
+        // Activations: ours and ggml's run-time quantization give the same bytes.
+        var x = Random(m * k, 2, 1.5f);
+        bool kQuant = format != QuantFormat.Q8_0;
+        var actType = kQuant ? "q8_K" : "q8_0";
+        int actBlock = kQuant ? 256 : 32, actBytes = kQuant ? QuantizedGemm.Q8KBytes : 34;
+        var theirs = new byte[m * (k / actBlock) * actBytes];
+        var quantizeAct = (delegate* unmanaged<float*, byte*, long, void>)Cpu($"quantize_row_{actType}");
+        var ours = new byte[m * QuantizedGemm.ActivationRowBytes(format, k) + 64];
+        long ourRow = QuantizedGemm.ActivationRowBytes(format, k);
+        fixed (float* xs = x)
+        fixed (byte* t = theirs)
+        fixed (byte* o = ours)
+        {
+            for (int r = 0; r < m; r++)
+            {
+                quantizeAct(xs + (long)r * k, t + r * (k / actBlock) * actBytes, k);
+                if (kQuant) QuantizedGemm.QuantizeQ8K(xs + (long)r * k, k, o + r * ourRow);
+                else QuantizedGemm.QuantizeQ8_0(xs + (long)r * k, k, o + r * ourRow);
+            }
+            for (int r = 0; r < m; r++)
+                for (int b = 0; b < k / actBlock; b++)
+                {
+                    byte* g = t + (r * (k / actBlock) + b) * actBytes;
+                    if (kQuant)
+                        Assert.True(new ReadOnlySpan<byte>(g, actBytes).SequenceEqual(new ReadOnlySpan<byte>(o + r * ourRow + b * actBytes, actBytes)),
+                            $"row {r} block {b}: our Q8_K block differs from ggml's");
+                    else
+                    {
+                        short* q = (short*)(o + r * ourRow) + b * 32;
+                        float d = ((float*)(o + r * ourRow + (long)k * 2))[b];
+                        Assert.Equal((float)BitConverter.UInt16BitsToHalf(*(ushort*)g), d);
+                        for (int i = 0; i < 32; i++) Assert.Equal(((sbyte*)(g + 2))[i], q[i]);
+                    }
+                }
+
+            // The product, against ggml_vec_dot on the same quantized activations.
+            using var matrix = QuantizedGemm.Repack(format, stored, n, k, 0, k);
+            var c = new float[m * n];
+            fixed (float* cp = c) QuantizedGemm.Multiply(o, m, matrix, cp, n, 0);
+            var dot = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)Cpu($"ggml_vec_dot_{ggmlName}_{actType}");
+            fixed (byte* w = stored)
+                for (int r = 0; r < m; r++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        float s;
+                        dot(k, &s, 0, w + j * rowBytes, 0, t + r * (k / actBlock) * actBytes, 0, 1);
+                        float got = c[r * n + j];
+                        Assert.True(Math.Abs(got - s) <= 2e-5f * (1 + Math.Abs(s)) + 1e-6f * k, $"{format} k={k}: row {r}, output {j}: {got} vs ggml's {s}");
+                    }
+        }
+    }
+
+    [Fact]
+    public void A_column_range_of_the_rows_is_the_same_product_as_those_columns_alone()
+    {
+        // Row-parallel ranks take input columns of a quantized weight: the slice must be the same blocks.
+        const int n = 5, k = 1024;
+        var weights = Random(n * k, 3, 0.05f);
+        var (bs, bb) = GgmlTypes.Layout(GgmlType.Q4_K);
+        long rowBytes = k / bs * bb;
+        var stored = new byte[n * rowBytes];
+        var quantizeRef = (delegate* unmanaged<float*, byte*, long, void>)Base("quantize_row_q4_K_ref");
+        fixed (float* w = weights)
+        fixed (byte* q = stored)
+            for (int r = 0; r < n; r++) quantizeRef(w + (long)r * k, q + r * rowBytes, k);
+        var full = new float[n * k];
+        GgmlTypes.Dequantize(GgmlType.Q4_K, stored, full);
+        using var half = QuantizedGemm.Repack(QuantFormat.Q4_K, stored, n, k, 512, 512);
+        // A one-hot activation row reads back one weight column: the slice's column j is the full row's 512 + j.
+        var x = new float[512];
+        var act = new byte[QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, 512) + 64];
+        var c = new float[n];
+        foreach (int j in new[] { 0, 1, 63, 64, 255, 256, 511 })
+        {
+            Array.Clear(x);
+            x[j] = 1;
+            fixed (float* xp = x)
+            fixed (byte* a = act)
+            fixed (float* cp = c)
+            {
+                QuantizedGemm.QuantizeQ8K(xp, 512, a);
+                QuantizedGemm.Multiply(a, 1, half, cp, n, 0);
+            }
+            for (int r = 0; r < n; r++)
+                Assert.True(Math.Abs(c[r] - full[r * k + 512 + j]) <= 1e-6f * (1 + Math.Abs(full[r * k + 512 + j])), $"row {r}, column {512 + j}: {c[r]} vs {full[r * k + 512 + j]}");
+        }
+    }
+}
