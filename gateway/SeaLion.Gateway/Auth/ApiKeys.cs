@@ -80,25 +80,42 @@ public sealed class FileApiKeyStore : IApiKeyStore
     public ValueTask<ApiKeyEntry?> FindAsync(string sha256) => ValueTask.FromResult(_byHash.GetValueOrDefault(sha256));
 }
 
-/// <summary>Keys in the Redis hash "sealion:{cluster}:apikeys" (field = SHA-256, value = the entry's JSON), cached 30 s.</summary>
-public sealed class RedisApiKeyStore(string connection, string clusterId) : IApiKeyStore
+/// <summary>
+/// Keys in the Redis hash "sealion:{cluster}:apikeys" (field = SHA-256, value = the entry's JSON). Each answer, found
+/// or not, is cached for <see cref="CacheFor"/> (2 s by default): a key added to or deleted from the hash takes effect
+/// on every gateway within that, without a restart, and a flood of bad keys costs one lookup per key per period.
+/// </summary>
+public sealed class RedisApiKeyStore(string connection, string clusterId, TimeSpan? cacheFor = null) : IApiKeyStore
 {
+    public TimeSpan CacheFor { get; } = cacheFor ?? TimeSpan.FromSeconds(2);
+    const int MaxCached = 10_000;
+    /// <summary>How many answers are cached now (bounded by 10,000).</summary>
+    public int CachedCount => _cache.Count;
     readonly Lazy<Task<ConnectionMultiplexer>> _redis = new(() => ConnectionMultiplexer.ConnectAsync(connection));
     readonly ConcurrentDictionary<string, (ApiKeyEntry? Entry, DateTime At)> _cache = new();
     public string HashKey => $"sealion:{clusterId}:apikeys";
 
     public async ValueTask<ApiKeyEntry?> FindAsync(string sha256)
     {
-        if (_cache.TryGetValue(sha256, out var c) && DateTime.UtcNow - c.At < TimeSpan.FromSeconds(30)) return c.Entry;
+        if (_cache.TryGetValue(sha256, out var c) && DateTime.UtcNow - c.At < CacheFor) return c.Entry;
         var db = (await _redis.Value).GetDatabase();
         var json = await db.HashGetAsync(HashKey, sha256);
         ApiKeyEntry? entry = json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<ApiKeyEntry>(json.ToString());
         if (entry?.Check() is not null) entry = null;
+        if (_cache.Count >= MaxCached)
+        {
+            // Bounded: callers choose what is looked up, so a flood of made-up keys must not grow the cache for ever.
+            foreach (var (k, v) in _cache) if (DateTime.UtcNow - v.At >= CacheFor) _cache.TryRemove(k, out _);
+            if (_cache.Count >= MaxCached) _cache.Clear();
+        }
         _cache[sha256] = (entry, DateTime.UtcNow);
         return entry;
     }
 
     public async Task AddAsync(ApiKeyEntry entry) => await (await _redis.Value).GetDatabase().HashSetAsync(HashKey, entry.KeySha256, JsonSerializer.Serialize(entry));
+
+    /// <summary>Revokes a key: its entry leaves the hash (every gateway refuses it once its cached answer expires).</summary>
+    public async Task<bool> RemoveAsync(string sha256) => await (await _redis.Value).GetDatabase().HashDeleteAsync(HashKey, sha256);
 }
 
 public sealed class CompositeApiKeyStore(params IApiKeyStore[] stores) : IApiKeyStore

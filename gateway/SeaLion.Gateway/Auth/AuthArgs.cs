@@ -59,6 +59,7 @@ public static class AuthArgs
     /// <summary>`apikey`: makes a key, prints it once, and stores only its hash (in --out FILE and/or the cluster's Redis).</summary>
     public static int Create(CliArgs a)
     {
+        if (a.String("revoke") is { } revoke) return Revoke(a, revoke);
         string tenant = a.String("tenant") ?? "default";
         string role = a.String("role") ?? "user";
         var limits = new TenantLimits
@@ -79,6 +80,26 @@ public static class AuthArgs
         if (redis is not null) new RedisApiKeyStore(redis, cluster ?? "sealion").AddAsync(entry).GetAwaiter().GetResult();
         Console.Out.WriteLine(key);
         Console.Error.WriteLine($"sealion: key for tenant '{tenant}' ({role}) stored as a SHA-256 hash{(outFile is null ? "" : " in " + outFile)}{(redis is null ? "" : $" in Redis {redis}")}; it is shown only now");
+        return 0;
+    }
+
+    /// <summary>`apikey --revoke KEY|SHA256`: removes the key's entry from --out FILE and/or the cluster's Redis (gateways refuse it within seconds).</summary>
+    static int Revoke(CliArgs a, string revoke)
+    {
+        string? outFile = a.String("out"), redis = a.String("redis"), cluster = a.String("cluster-id");
+        a.EnsureAllUsed();
+        if (outFile is null && redis is null) throw new UsageException("'apikey --revoke': give --out FILE and/or --redis HOST:PORT: where the key's hash is stored");
+        string hash = revoke.Length == 64 && revoke.All(Uri.IsHexDigit) ? revoke.ToLowerInvariant() : ApiKeyEntry.Hash(revoke);
+        bool removed = false;
+        if (outFile is not null && File.Exists(outFile))
+        {
+            var list = JsonSerializer.Deserialize<List<ApiKeyEntry>>(File.ReadAllText(outFile)) ?? [];
+            removed |= list.RemoveAll(e => e.KeySha256 == hash) > 0;
+            File.WriteAllText(outFile, JsonSerializer.Serialize(list, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        if (redis is not null) removed |= new RedisApiKeyStore(redis, cluster ?? "sealion").RemoveAsync(hash).GetAwaiter().GetResult();
+        if (!removed) throw new ArgumentException($"--revoke: no key with SHA-256 {hash} in {(outFile ?? "")}{(outFile is not null && redis is not null ? " or " : "")}{(redis is null ? "" : "Redis " + redis)}");
+        Console.Error.WriteLine($"sealion: key {hash[..12]}... revoked; gateways reading Redis refuse it within seconds (a key file is read at gateway start)");
         return 0;
     }
 }
