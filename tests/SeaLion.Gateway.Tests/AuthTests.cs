@@ -138,4 +138,89 @@ public sealed class AuthTests(AuthServerFixture f)
         models.Headers.Authorization = new AuthenticationHeaderValue("Bearer", f.KeyA);
         Assert.Contains("sea-lion-v2", await (await http.SendAsync(models)).Content.ReadAsStringAsync());
     }
+
+    static HttpRequestMessage RestTurn(string key, string session, string text, string? tenant = null)
+    {
+        var req = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent($"{{\"model\":\"sea-lion-v2\",\"messages\":[{{\"role\":\"user\",\"content\":\"{text}\"}}],\"max_tokens\":2}}", Encoding.UTF8, "application/json"),
+        };
+        req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        req.Headers.Add("X-SeaLion-Session", session);
+        if (tenant is not null) req.Headers.Add(Authenticator.TenantHeader, tenant);
+        return req;
+    }
+
+    /// <summary>
+    /// Every API that names a session, called by tenant B on tenant A's session id: none reads, continues, deletes or
+    /// observes A's (each acts on B's own session of that name, or is refused), B naming A's tenant is refused on
+    /// each, and only an admin acting for A reaches it. (The metrics carry no tenant or session labels, and requests
+    /// are cancelled only by their own caller's stream, so neither is a way across.)
+    /// </summary>
+    [Fact]
+    public async Task Tenant_isolation_holds_on_every_api_that_names_a_session()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{f.HttpPort}") };
+        string id = "iso-" + Guid.NewGuid().ToString("N")[..8];
+        await Collect(f.Client.Chat(Turn(id, "Rahasia A."), AuthServerFixture.Key(f.KeyA)));
+        async Task<string[]> AHistory() =>
+            [.. (await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyA))).Messages.Select(m => m.Content)];
+        var before = await AHistory();
+
+        // gRPC: B reads, deletes, continues; REST: B continues through X-SeaLion-Session.
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
+            f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyB)).ResponseAsync)).StatusCode);
+        var deleted = await f.Client.DeleteSessionAsync(new DeleteSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyB));
+        Assert.False(deleted.Deleted);
+        var bTurn = await Collect(f.Client.Chat(Turn(id, "Dari B."), AuthServerFixture.Key(f.KeyB)));
+        Assert.True(bTurn[^1].Usage.PromptTokens < 40, $"B's first turn saw {bTurn[^1].Usage.PromptTokens} prompt tokens: A's history leaked into it");
+        var rest = await http.SendAsync(RestTurn(f.KeyB, id, "Lagi dari B."));
+        Assert.Equal(HttpStatusCode.OK, rest.StatusCode);
+        Assert.Equal(before, await AHistory());
+        var bHistory = await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyB));
+        Assert.Equal(["Dari B.", "Lagi dari B."], bHistory.Messages.Where(m => m.Role == "user").Select(m => m.Content));
+
+        // B naming A's tenant: refused on every API, nothing changed.
+        var spoof = AuthServerFixture.Key(f.KeyB, "tenant-a");
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, spoof).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => f.Client.DeleteSessionAsync(new DeleteSessionRequest { SessionId = id }, spoof).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => Collect(f.Client.Chat(Turn(id, "Menyamar."), spoof)))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(RestTurn(f.KeyB, id, "Menyamar.", "tenant-a"))).StatusCode);
+        Assert.Equal(before, await AHistory());
+
+        // An admin acting for A reaches A's session (and the gateway logs it: see the unit test below).
+        var admin = AuthServerFixture.Key(f.Admin, "tenant-a");
+        Assert.Equal(before, (await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, admin)).Messages.Select(m => m.Content));
+        Assert.True((await f.Client.DeleteSessionAsync(new DeleteSessionRequest { SessionId = id }, admin)).Deleted);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
+            f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyA)).ResponseAsync)).StatusCode);
+        // B's own session of that name is untouched by all of it.
+        Assert.Equal(2, (await f.Client.GetSessionAsync(new GetSessionRequest { SessionId = id }, AuthServerFixture.Key(f.KeyB))).Messages.Count(m => m.Role == "user"));
+    }
+
+    [Fact]
+    public async Task An_admin_acting_for_another_tenant_is_logged_and_a_user_key_never_can()
+    {
+        var user = ApiKeyEntry.Create("t-user", "user", TenantLimits.None);
+        var admin = ApiKeyEntry.Create("t-ops", "admin", TenantLimits.None);
+        var log = new ListLogger();
+        var auth = new Authenticator(new AuthOptions { Keys = new FileApiKeyStore([user.Entry, admin.Entry]) }, log);
+        Assert.Equal("t-user", (await auth.AuthenticateAsync("Bearer " + user.Key, null)).Tenant);
+        Assert.True((await Assert.ThrowsAsync<AuthException>(() => auth.AuthenticateAsync("Bearer " + user.Key, "t-other").AsTask())).Forbidden);
+        Assert.Empty(log.Lines);
+        Assert.Equal("t-other", (await auth.AuthenticateAsync("Bearer " + admin.Key, "t-other")).Tenant);
+        var line = Assert.Single(log.Lines);
+        Assert.Contains("'t-ops'", line);
+        Assert.Contains("acts for tenant 't-other'", line);
+        Assert.DoesNotContain(admin.Key, line);
+    }
+
+    sealed class ListLogger : Microsoft.Extensions.Logging.ILogger<Authenticator>
+    {
+        public List<string> Lines { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add(formatter(state, exception));
+    }
 }

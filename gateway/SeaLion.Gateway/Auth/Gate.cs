@@ -21,7 +21,7 @@ public sealed class RateLimitedException(TimeSpan retryAfter, string message) : 
 }
 
 /// <summary>Turns an Authorization header (and the x-sealion-tenant header) into a principal.</summary>
-public sealed class Authenticator(AuthOptions options)
+public sealed class Authenticator(AuthOptions options, Microsoft.Extensions.Logging.ILogger<Authenticator>? log = null)
 {
     public const string TenantHeader = "x-sealion-tenant";
     public bool Anonymous => options.AllowAnonymous;
@@ -47,6 +47,9 @@ public sealed class Authenticator(AuthOptions options)
         if (tenantHeader is not null && tenantHeader != entry.Tenant)
         {
             if (entry.Role != "admin") throw new AuthException(true, $"this key acts for tenant '{entry.Tenant}'; only an admin key may act for '{tenantHeader}'");
+            // Audited: an admin acting for another tenant is the one way across tenants.
+            if (log is not null) Microsoft.Extensions.Logging.LoggerExtensions.LogInformation(log,
+                "audit: an admin key of tenant '{Tenant}' (key {KeyPrefix}...) acts for tenant '{ActsFor}'", entry.Tenant, entry.KeySha256[..12], tenantHeader);
             return new Principal(tenantHeader, entry.Role, entry.Limits);
         }
         return new Principal(entry.Tenant, entry.Role, entry.Limits);
