@@ -34,6 +34,14 @@ public static class ProcessSetup
             Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressEventCounters = true, SuppressMeters = true, SuppressDebugMetrics = true });
         }
         catch (InvalidOperationException) { }   // metrics already created (e.g. a test host built after another): keep going
+        // The thread pool's backlog and size: a process whose queue grows under steady load is starving (soak figures).
+        var queue = Metrics.CreateGauge("sealion_threadpool_queue_length", "Work items queued to the .NET thread pool and not yet started.");
+        var threads = Metrics.CreateGauge("sealion_threadpool_threads", "Threads in the .NET thread pool.");
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            queue.Set(ThreadPool.PendingWorkItemCount);
+            threads.Set(ThreadPool.ThreadCount);
+        });
     }
 
     /// <summary>

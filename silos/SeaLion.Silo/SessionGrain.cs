@@ -61,6 +61,12 @@ public sealed class SessionGrain(
         // The store is asked first: its wait (a reconnect in progress) is this turn's only await before it claims the
         // session, so no other call of the session can interleave between the busy check below and the claim.
         bool storeAnswers = await store.AvailableAsync();
+        // A turn whose caller walked away (cancelled its stream) ends when that cancellation reaches this grain: a next
+        // turn sent right after it waits that moment out (up to BusyWait) instead of being refused. The wait comes
+        // before the check, so nothing interleaves between the check and the claim below.
+        for (long t0 = System.Diagnostics.Stopwatch.GetTimestamp(); _turn is { } busy && busy.RequestId != request.RequestId
+             && System.Diagnostics.Stopwatch.GetElapsedTime(t0) < BusyWait;)
+            await Task.Delay(25);
         // The same turn again (same request id) is a gateway resuming it after it lost the stream (its silo or the path
         // to it died, or it stalled across a loss): the old reader is gone, so the new call takes the turn over.
         if (_turn is { } running && running.RequestId != request.RequestId)
@@ -114,6 +120,9 @@ public sealed class SessionGrain(
             silo.StreamEnded();
         }
     }
+
+    /// <summary>How long a new turn waits for a running one (an abandoned turn being cancelled) before it is refused as busy.</summary>
+    static readonly TimeSpan BusyWait = TimeSpan.FromSeconds(2);
 
     /// <summary>How long a finished turn waits for the store to take it (a store restarting) before the turn fails.</summary>
     static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(20);

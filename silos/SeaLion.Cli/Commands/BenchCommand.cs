@@ -13,11 +13,12 @@ internal static class BenchCommand
         if (args.Length > 0 && args[0] == "gateway") return BenchGatewayCommand.Run(new CliArgs("bench gateway", args[1..])).GetAwaiter().GetResult();
         if (args.Length > 0 && args[0] == "autoscale") return BenchAutoscaleCommand.Run(new CliArgs("bench autoscale", args[1..])).GetAwaiter().GetResult();
         if (args.Length > 0 && args[0] == "failover") return BenchFailoverCommand.Run(new CliArgs("bench failover", args[1..])).GetAwaiter().GetResult();
+        if (args.Length > 0 && args[0] == "soak") return BenchSoakCommand.Run(new CliArgs("bench soak", args[1..])).GetAwaiter().GetResult();
         if (args.Length > 0 && args[0] == "gguf") return BenchGgufCommand.Run(new CliArgs("bench gguf", args[1..]));
         if (args.Length > 0 && args[0] == "structured") return BenchStructuredCommand.Run(new CliArgs("bench structured", args[1..])).GetAwaiter().GetResult();
         if (args.Length > 0 && args[0] == "cluster") return BenchClusterCommand.Run(new CliArgs("bench cluster", args[1..]));
         if (args.Length == 0 || args[0] != "model")
-            throw new UsageException("'bench': name what to measure: 'model', 'engine', 'gateway', 'cluster', 'load', 'failover', 'autoscale', 'structured' or 'gguf' (./sealion bench model --model DIR ...)");
+            throw new UsageException("'bench': name what to measure: 'model', 'engine', 'gateway', 'cluster', 'load', 'failover', 'autoscale', 'structured', 'soak' or 'gguf' (./sealion bench model --model DIR ...)");
         var a = new CliArgs("bench model", args[1..]);
         var (load, name, _, options) = ModelArgs.ReadForBench(a, defaultDtype: "fp32");
         int promptLen = a.Int("prompt-len", 128, 1, 1 << 20), genLen = a.Int("gen-len", 128, 1, 1 << 20);
