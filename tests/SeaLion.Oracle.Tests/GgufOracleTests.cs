@@ -110,11 +110,13 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
         }
         output.WriteLine($"{type}: same argmax as llama.cpp at {agree}/{Prompt.Length} positions; worst rms difference {worst:P4} of the row's rms");
         Assert.True(agree >= Prompt.Length * 2 / 3, $"{type}: the same greedy choice as llama.cpp at only {agree}/{Prompt.Length} positions");
-        // Where the weights stay quantized (QuantizedGemm: Q8_0, Q4_K, Q6_K) the activations are rounded to 8 bits as
+        // Where the weights stay quantized (QuantizedGemm: Q8_0, Q4_K, Q5_K, Q6_K) the activations are rounded to 8 bits as
         // llama.cpp rounds them and the dot products are its own: the logits then agree to float summation order.
-        if (type is "Q8_0" or "Q4_K_M" or "Q6_K" && QuantizedGemm.IsSupported)
+        // Q5_K_M agrees to ~1% rms only: every Q5_K dot product equals ggml_vec_dot_q5_K_q8_K (QuantizedKernelOracleTests),
+        // so llama.cpp's own Q5_K matmul path differs from that function somewhere; not found yet.
+        if (type is "Q8_0" or "Q4_K_M" or "Q5_K_M" or "Q6_K" && QuantizedGemm.IsSupported)
         {
-            Assert.True(worst < 1e-3, $"{type}: the quantized kernel's logits differ from llama.cpp's by {worst:P4} rms");
+            Assert.True(worst < (type == "Q5_K_M" ? 0.02 : 1e-3), $"{type}: the quantized kernel's logits differ from llama.cpp's by {worst:P4} rms");
             Assert.Equal(Prompt.Length, agree);
         }
     }

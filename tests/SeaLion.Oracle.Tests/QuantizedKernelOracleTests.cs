@@ -37,6 +37,7 @@ public sealed unsafe class QuantizedKernelOracleTests
     [InlineData("Q4_K", "q4_K", 512)]
     [InlineData("Q6_K", "q6_K", 768)]
     [InlineData("Q4_K", "q4_K", 2048)]
+    [InlineData("Q5_K", "q5_K", 1024)]
     public void Dot_products_equal_ggmls_on_the_same_quantized_activations(string formatName, string ggmlName, int k)
     {
         var format = Enum.Parse<QuantFormat>(formatName);

@@ -6,8 +6,8 @@ using SeaLion.Model.Gguf;
 
 namespace SeaLion.Model.Llama;
 
-/// <summary>The quantized weight formats the CPU kernel runs on as they are stored (Q4_K_M files are Q4_K and Q6_K).</summary>
-internal enum QuantFormat { Q8_0, Q4_K, Q6_K }
+/// <summary>The quantized weight formats the CPU kernel runs on as they are stored (Q4_K_M files are Q4_K and Q6_K, Q5_K_M files Q5_K and Q6_K).</summary>
+internal enum QuantFormat { Q8_0, Q4_K, Q5_K, Q6_K }
 
 /// <summary>
 /// A weight matrix kept quantized: <see cref="Rows"/> output rows of <see cref="Cols"/> input values each, every row
@@ -42,7 +42,7 @@ internal sealed unsafe class QuantizedMatrix : IDisposable
 }
 
 /// <summary>
-/// C[M, N] = A[M, K] · Wᵀ with W quantized (Q8_0, Q4_K, Q6_K), on one core with AVX-512BW integer dot products, as
+/// C[M, N] = A[M, K] · Wᵀ with W quantized (Q8_0, Q4_K, Q5_K, Q6_K), on one core with AVX-512BW integer dot products, as
 /// llama.cpp computes them: each activation row is quantized (Q8_0 blocks of 32 for Q8_0 weights, Q8_K blocks of 256
 /// for the K-quants, exactly as ggml's <c>quantize_row_q8_0</c> / <c>quantize_row_q8_K</c> do), block dot products are
 /// exact in integers (<c>vpmaddubsw</c> + <c>vpmaddwd</c>; this CPU's .NET exposes no 512-bit VNNI), scaled and summed
@@ -51,7 +51,7 @@ internal sealed unsafe class QuantizedMatrix : IDisposable
 /// Layouts (repacked from ggml's at load: the same values, arranged so one 64-byte load feeds one instruction):
 /// Q8_0: fp32 scale, 32 int8 (36 bytes). Q4_K: 128 bytes of nibbles, byte i holding values i and i + 64 of its half
 /// (so the low and high nibbles of 64 bytes are 64 consecutive values), 8 6-bit scales, 8 6-bit mins as bytes, fp32 d
-/// and dmin (152 bytes). Q6_K: the same nibble planes for the low four bits, 64 bytes of the high two bits of values
+/// and dmin (152 bytes). Q5_K: as Q4_K with ggml's 32 bytes of fifth bits after the nibbles (184 bytes). Q6_K: the same nibble planes for the low four bits, 64 bytes of the high two bits of values
 /// i, i + 64, i + 128, i + 192, 16 int8 scales, fp32 d (212 bytes).
 /// </para>
 /// <para>
@@ -71,13 +71,17 @@ internal static unsafe class QuantizedGemm
     {
         GgmlType.Q8_0 => QuantFormat.Q8_0,
         GgmlType.Q4_K => QuantFormat.Q4_K,
+        GgmlType.Q5_K => QuantFormat.Q5_K,
         GgmlType.Q6_K => QuantFormat.Q6_K,
         _ => null,
     };
 
     public static int BlockSize(QuantFormat f) => f == QuantFormat.Q8_0 ? QK : QKK;
-    public static int BlockBytes(QuantFormat f) => f switch { QuantFormat.Q8_0 => 36, QuantFormat.Q4_K => 152, _ => 212 };
-    static GgmlType Ggml(QuantFormat f) => f switch { QuantFormat.Q8_0 => GgmlType.Q8_0, QuantFormat.Q4_K => GgmlType.Q4_K, _ => GgmlType.Q6_K };
+    public static int BlockBytes(QuantFormat f) => f switch { QuantFormat.Q8_0 => 36, QuantFormat.Q4_K => 152, QuantFormat.Q5_K => 184, _ => 212 };
+    static GgmlType Ggml(QuantFormat f) => f switch
+    {
+        QuantFormat.Q8_0 => GgmlType.Q8_0, QuantFormat.Q4_K => GgmlType.Q4_K, QuantFormat.Q5_K => GgmlType.Q5_K, _ => GgmlType.Q6_K,
+    };
 
     /// <summary>
     /// Repacks columns [<paramref name="colStart"/>, + <paramref name="cols"/>) of <paramref name="rows"/> ggml rows of
@@ -101,7 +105,8 @@ internal static unsafe class QuantizedGemm
                     switch (f)
                     {
                         case QuantFormat.Q8_0: RepackQ8_0(block, dst); break;
-                        case QuantFormat.Q4_K: RepackQ4_K(block, dst); break;
+                        case QuantFormat.Q4_K: RepackQ4_K(block, dst, five: false); break;
+                        case QuantFormat.Q5_K: RepackQ4_K(block, dst, five: true); break;
                         default: RepackQ6_K(block, dst); break;
                     }
                 }
@@ -116,12 +121,13 @@ internal static unsafe class QuantizedGemm
         g.Slice(2, QK).CopyTo(d[4..]);
     }
 
-    static void RepackQ4_K(ReadOnlySpan<byte> g, Span<byte> d)
+    static void RepackQ4_K(ReadOnlySpan<byte> g, Span<byte> d, bool five)
     {
-        // ggml: d, dmin (fp16), scales[12] (8 packed 6-bit scale/min pairs), qs[128]: chunk j of 32 bytes holds values
-        // 64j + l (low nibble) and 64j + 32 + l (high nibble).
+        // ggml Q4_K: d, dmin (fp16), scales[12] (8 packed 6-bit scale/min pairs), qs[128]: chunk j of 32 bytes holds
+        // values 64j + l (low nibble) and 64j + 32 + l (high nibble). Q5_K: the same with qh[32] before qs, bit 2j of
+        // qh[l] the fifth bit of value 64j + l and bit 2j + 1 that of 64j + 32 + l: kept as it is (the kernel reads it so).
         Span<byte> v = stackalloc byte[QKK];
-        var qs = g.Slice(16, 128);
+        var qs = g.Slice(five ? 48 : 16, 128);
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 32; l++)
             {
@@ -133,15 +139,17 @@ internal static unsafe class QuantizedGemm
             d[i] = (byte)(v[i] | v[i + 64] << 4);
             d[64 + i] = (byte)(v[128 + i] | v[192 + i] << 4);
         }
+        int meta = 128;
+        if (five) { g.Slice(16, 32).CopyTo(d[128..]); meta = 160; }
         var scales = g.Slice(4, 12);
         for (int j = 0; j < 8; j++)
         {
             var (sc, mn) = GgmlTypes.ScaleMin(j, scales);
-            d[128 + j] = (byte)sc;
-            d[136 + j] = (byte)mn;
+            d[meta + j] = (byte)sc;
+            d[meta + 8 + j] = (byte)mn;
         }
-        MemoryMarshal.Write(d[144..], Half(g, 0));
-        MemoryMarshal.Write(d[148..], Half(g, 2));
+        MemoryMarshal.Write(d[(meta + 16)..], Half(g, 0));
+        MemoryMarshal.Write(d[(meta + 20)..], Half(g, 2));
     }
 
     static void RepackQ6_K(ReadOnlySpan<byte> g, Span<byte> d)
@@ -267,9 +275,12 @@ internal static unsafe class QuantizedGemm
                     byte* wr = w.Data + n * w.RowBytes;
                     switch (w.Format, rows)
                     {
-                        case (QuantFormat.Q4_K, 4): Q4K<R4>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q4_K, 2): Q4K<R2>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q4_K, _): Q4K<R1>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q4_K, 4): Q4K<R4, Four>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q4_K, 2): Q4K<R2, Four>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q4_K, _): Q4K<R1, Four>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q5_K, 4): Q4K<R4, Five>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q5_K, 2): Q4K<R2, Five>(wr, blocks, x, xs, ci + n, ldc); break;
+                        case (QuantFormat.Q5_K, _): Q4K<R1, Five>(wr, blocks, x, xs, ci + n, ldc); break;
                         case (QuantFormat.Q6_K, 4): Q6K<R4>(wr, blocks, x, xs, ci + n, ldc); break;
                         case (QuantFormat.Q6_K, 2): Q6K<R2>(wr, blocks, x, xs, ci + n, ldc); break;
                         case (QuantFormat.Q6_K, _): Q6K<R1>(wr, blocks, x, xs, ci + n, ldc); break;
@@ -282,6 +293,10 @@ internal static unsafe class QuantizedGemm
             }
         }
     }
+
+    interface IBits { static abstract bool HasFifthBit { get; } }
+    struct Four : IBits { public static bool HasFifthBit => false; }
+    struct Five : IBits { public static bool HasFifthBit => true; }
 
     interface IRows { static abstract int Count { get; } }
     struct R1 : IRows { public static int Count => 1; }
@@ -323,14 +338,29 @@ internal static unsafe class QuantizedGemm
         Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(factors, Vector256.Load((short*)(xb + 4 + QKK)))),
             Vector256.Create(dOffset * *(float*)xb), acc);
 
+    // Q5_K's fifth bits: zmm t takes bit 2t of qh[l] for its first 32 values and bit 2t + 1 for the next 32.
+    static readonly Vector512<byte> Q5Bit0 = Bits(0), Q5Bit1 = Bits(1), Q5Bit2 = Bits(2), Q5Bit3 = Bits(3);
+
+    static Vector512<byte> Bits(int t)
+    {
+        var v = new byte[64];
+        for (int i = 0; i < 64; i++) v[i] = (byte)(1 << (2 * t + i / 32));
+        return Vector512.Create(v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<byte> FifthBit(Vector512<byte> qh, Vector512<byte> bit) =>
+        Vector512.AndNot(Vector512.Create((byte)0x10), Vector512.Equals(qh & bit, Vector512<byte>.Zero));
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q4K<TRows>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows
+    static void Q4K<TRows, TBits>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows where TBits : struct, IBits
     {
         int rows = TRows.Count;
+        int meta = TBits.HasFifthBit ? 160 : 128, stride = TBits.HasFifthBit ? 184 : 152;
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
         Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
         var low = Vector512.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++, w += 152)
+        for (int b = 0; b < blocks; b++, w += stride)
         {
             var q0 = Vector512.Load(w);
             var q1 = Vector512.Load(w + 64);
@@ -338,13 +368,19 @@ internal static unsafe class QuantizedGemm
             var v1 = Avx512BW.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & low;
             var v2 = q1 & low;
             var v3 = Avx512BW.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low;
-            var meta = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + 128));   // lanes 0-7 scales, 8-15 mins
-            var s0 = Avx512BW.PermuteVar32x16(meta, Q4Scale0);
-            var s1 = Avx512BW.PermuteVar32x16(meta, Q4Scale1);
-            var s2 = Avx512BW.PermuteVar32x16(meta, Q4Scale2);
-            var s3 = Avx512BW.PermuteVar32x16(meta, Q4Scale3);
-            var mins = Avx512BW.PermuteVar32x16(meta, Q4Mins).GetLower();
-            float d = *(float*)(w + 144), dmin = *(float*)(w + 148);
+            if (TBits.HasFifthBit)
+            {
+                var h = Vector256.Load(w + 128);
+                var qh = Vector512.Create(h, h);
+                v0 |= FifthBit(qh, Q5Bit0); v1 |= FifthBit(qh, Q5Bit1); v2 |= FifthBit(qh, Q5Bit2); v3 |= FifthBit(qh, Q5Bit3);
+            }
+            var scm = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + meta));   // lanes 0-7 scales, 8-15 mins
+            var s0 = Avx512BW.PermuteVar32x16(scm, Q4Scale0);
+            var s1 = Avx512BW.PermuteVar32x16(scm, Q4Scale1);
+            var s2 = Avx512BW.PermuteVar32x16(scm, Q4Scale2);
+            var s3 = Avx512BW.PermuteVar32x16(scm, Q4Scale3);
+            var mins = Avx512BW.PermuteVar32x16(scm, Q4Mins).GetLower();
+            float d = *(float*)(w + meta + 16), dmin = *(float*)(w + meta + 20);
             byte* xb = x + (long)b * Q8KBytes;
             f0 = Products(f0, xb, d, v0, v1, v2, v3, s0, s1, s2, s3); m0 = Offsets(m0, xb, dmin, mins);
             if (rows > 1) { f1 = Products(f1, xb + xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m1 = Offsets(m1, xb + xs, dmin, mins); }
