@@ -1,4 +1,5 @@
 using SeaLion.Gateway.Auth;
+using SeaLion.Gateway.Transport;
 using SeaLion.Hosting;
 
 namespace SeaLion.Gateway;
@@ -13,8 +14,10 @@ public static class GatewayCommand
 {
     public const string Usage = """
         --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
-        [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]: the gateway
-        of a multi-process cluster (keys from FILE and from the cluster's Redis)
+        [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]
+        [--tls-cert PEM --tls-key PEM] [--max-connections 10000] [--request-headers-timeout-s 10]
+        [--keep-alive-timeout-s 130] [--max-request-headers-kb 32] [--min-request-body-bytes-per-s 240]: the gateway
+        of a multi-process cluster (keys from FILE and from the cluster's Redis; TLS and connection limits: docs/security.md)
         """;
 
     public static int Run(CliArgs a)
@@ -27,13 +30,16 @@ public static class GatewayCommand
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
         var (auth, authText) = AuthArgs.Read(a, redis, devKeyByDefault: false);
         int budget = a.Int("failover-budget-s", 45, 1, 3600);
+        var limits = TransportArgs.ReadLimits(a);
+        var tls = TransportArgs.ReadTls(a);
         a.EnsureAllUsed();
         ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         const string name = "sea-lion-v2";
         var model = dir is null ? ModelCatalog.Embedded(name) : ModelCatalog.FromDirectory(dir, name);
-        var app = GatewayHost.Build(model, redis, new GatewayEndpoints(host, grpcPort, httpPort), auth, new FailoverOptions(TimeSpan.FromSeconds(budget)));
+        var endpoints = new GatewayEndpoints(host, grpcPort, httpPort) { Tls = tls, Limits = limits };
+        var app = GatewayHost.Build(model, redis, endpoints, auth, new FailoverOptions(TimeSpan.FromSeconds(budget)));
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
+            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();
         return 0;
     }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -11,13 +12,26 @@ using Orleans.Configuration;
 using Prometheus;
 using SeaLion.Gateway.Auth;
 using SeaLion.Gateway.OpenAi;
+using SeaLion.Gateway.Transport;
 using SeaLion.Hosting;
 using StackExchange.Redis;
 
 namespace SeaLion.Gateway;
 
-/// <summary>Where the gateway listens: gRPC (HTTP/2 only) and /healthz + /metrics (HTTP/1.1).</summary>
-public sealed record GatewayEndpoints(string Host = "127.0.0.1", int GrpcPort = 50051, int HttpPort = 8080);
+/// <summary>
+/// Where the gateway listens: gRPC (HTTP/2) and OpenAI REST + /healthz + /metrics (HTTP/1.1), in cleartext, or with
+/// <see cref="Tls"/> both over TLS (ALPN offers h2 and http/1.1 on each); and the limits every connection is held to.
+/// </summary>
+public sealed record GatewayEndpoints(string Host = "127.0.0.1", int GrpcPort = 50051, int HttpPort = 8080)
+{
+    public TlsFiles? Tls { get; init; }
+    public ConnectionLimits Limits { get; init; } = ConnectionLimits.Default;
+
+    /// <summary>For start-up lines: "gRPC (sealion.v1, HTTP/2) on HOST:PORT; OpenAI REST on http://HOST:PORT/v1".</summary>
+    public string Describe => Tls is null
+        ? $"gRPC (sealion.v1, HTTP/2) on {Host}:{GrpcPort}; OpenAI REST on http://{Host}:{HttpPort}/v1"
+        : $"gRPC (sealion.v1, HTTP/2 over TLS) on https://{Host}:{GrpcPort}; OpenAI REST on https://{Host}:{HttpPort}/v1 (certificate {Tls.CertPath}, reloaded when it changes)";
+}
 
 /// <summary>
 /// The gateway's part of a host, over an Orleans client or a co-hosted silo: sealion.v1 over gRPC (cleartext gRPC
@@ -33,11 +47,30 @@ public static class GatewayHosting
         builder.ConfigureSeaLionLogging();
         builder.Services.AddSeaLionTelemetry("gateway");
         var ip = IPAddress.Parse(endpoints.Host);
+        var certificate = endpoints.Tls is null ? null : ServerCertificate.Load(endpoints.Tls);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(ip, endpoints.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
-            k.Listen(ip, endpoints.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+            endpoints.Limits.ApplyTo(k.Limits);
+            if (certificate is null)
+            {
+                k.Listen(ip, endpoints.GrpcPort, l => l.Protocols = HttpProtocols.Http2);   // h2c: HTTP/2 only, no ALPN to choose
+                k.Listen(ip, endpoints.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+                return;
+            }
+            // Each handshake takes the certificate current at that moment; Kestrel adds ALPN (h2, http/1.1) to the options.
+            var tls = new TlsHandshakeCallbackOptions
+            {
+                OnConnection = _ => ValueTask.FromResult(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificateContext = certificate.Context }),
+                HandshakeTimeout = endpoints.Limits.RequestHeadersTimeout,
+            };
+            k.Listen(ip, endpoints.GrpcPort, l => { l.Protocols = HttpProtocols.Http1AndHttp2; l.UseHttps(tls); });
+            k.Listen(ip, endpoints.HttpPort, l => { l.Protocols = HttpProtocols.Http1AndHttp2; l.UseHttps(tls); });
         });
+        if (certificate is not null)
+        {
+            builder.Services.AddSingleton(certificate);
+            builder.Services.AddHostedService<CertificateReloader>();
+        }
         builder.Services.AddSingleton(model);
         builder.Services.AddClusterLoadMonitor();
         builder.Services.AddSingleton<IEngineRouter, KvAwareRouter>();

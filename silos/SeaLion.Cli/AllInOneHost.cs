@@ -25,6 +25,9 @@ public sealed record AllInOneOptions
     public bool Simulated { get; init; }
     /// <summary>Wall seconds per modelled second for the simulated engine (1 = real H100 speed).</summary>
     public double SimulatedTimeScale { get; init; } = 1.0;
+    /// <summary>Both gateway ports over TLS from these PEM files (reloaded when they change); null: cleartext.</summary>
+    public SeaLion.Gateway.Transport.TlsFiles? Tls { get; init; }
+    public SeaLion.Gateway.Transport.ConnectionLimits Limits { get; init; } = SeaLion.Gateway.Transport.ConnectionLimits.Default;
     /// <summary>API keys, or keyless. Programmatic hosts (tests, benchmarks) default to keyless; the CLI never does.</summary>
     public SeaLion.Gateway.Auth.AuthOptions Auth { get; init; } = SeaLion.Gateway.Auth.AuthOptions.Anonymous;
 }
@@ -43,7 +46,7 @@ public static class AllInOneHost
         try
         {
             var builder = WebApplication.CreateBuilder();
-            var endpoints = new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort);
+            var endpoints = new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort) { Tls = o.Tls, Limits = o.Limits };
             builder.AddSeaLionGateway(endpoints,
                 new ModelCatalog(o.ModelName, host.Tokenizer, host.Template, host.Config.MaxPositions, host.Config.VocabSize), o.Auth);
             builder.UseOrleans(silo => silo

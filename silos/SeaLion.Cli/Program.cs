@@ -46,7 +46,8 @@ const string Usage = """
                      compile time of a 20-property schema (JSON)
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
-                     [--sim-time-scale S] [--api-keys FILE | --no-auth]: all-in-one cluster (Orleans silo + gRPC and OpenAI REST gateway)
+                     [--sim-time-scale S] [--api-keys FILE | --no-auth] [TRANSPORT]: all-in-one cluster (Orleans silo + gRPC and
+                     OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--advertise-address IP (with --host 0.0.0.0: the address others dial, e.g. the pod IP)]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
@@ -54,9 +55,9 @@ const string Usage = """
                      [--threads N] [--tp N] [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
                      storage); SIGTERM drains it
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
-                     [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]: the
-                     gateway of a multi-process cluster (keys from FILE and from the cluster's Redis); a stream cut by a
-                     lost silo is resumed elsewhere for up to the budget after the cut
+                     [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]
+                     [TRANSPORT]: the gateway of a multi-process cluster (keys from FILE and from the cluster's Redis); a
+                     stream cut by a lost silo is resumed elsewhere for up to the budget after the cut
       apikey         [--tenant default] [--role user|admin] [--rpm N] [--tpm N] [--streams N] (--out FILE | --redis HOST:PORT
                      [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
       help           this text
@@ -64,6 +65,10 @@ const string Usage = """
     Model options: --cpu-kernels sealion (default: fp32 projections through the AVX-512 packed GEMM, decode
     attention over the paged cache in place) or torch (libtorch's matmul and SDPA). KV cache: --kv-cache-mb N over all ranks (default 512 on CPU); on GPU without it,
     --gpu-memory-utilization F (default 0.9) of each device minus the weights and the largest forward pass.
+
+    TRANSPORT (serve, gateway): [--tls-cert PEM --tls-key PEM] (both ports over TLS; the files are reloaded when they
+    change) [--max-connections 10000] (per port) [--request-headers-timeout-s 10] [--keep-alive-timeout-s 130]
+    [--max-request-headers-kb 32] [--min-request-body-bytes-per-s 240] (0: off); see docs/security.md.
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
     Llama 3 tokenizer, generated on first use under $SEALION_HOME (default ~/.cache/sealion).

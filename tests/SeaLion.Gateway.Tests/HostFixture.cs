@@ -14,23 +14,26 @@ public abstract class HostFixture : IAsyncLifetime
     public GrpcChannel Channel { get; private set; } = null!;
     public string ModelDir { get; } = TestModels.Get();
     public int HttpPort { get; } = Ports.Free();
+    public int GrpcPort { get; } = Ports.Free();
 
-    /// <summary>What differs between hosts: the engine behind the grain.</summary>
+    /// <summary>What differs between hosts: the engine behind the grain, keys, TLS, connection limits.</summary>
     protected abstract AllInOneOptions Configure(AllInOneOptions ports);
+
+    /// <summary>The channel <see cref="Client"/> uses: cleartext HTTP/2 unless a host serves TLS.</summary>
+    protected virtual GrpcChannel OpenChannel() => GrpcChannel.ForAddress($"http://127.0.0.1:{GrpcPort}");
 
     public async Task InitializeAsync()
     {
-        int grpc = Ports.Free();
         App = AllInOneHost.Build(Configure(new AllInOneOptions
         {
-            ModelDir = ModelDir, GrpcPort = grpc, HttpPort = HttpPort, SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
+            ModelDir = ModelDir, GrpcPort = GrpcPort, HttpPort = HttpPort, SiloPort = Ports.Free(), OrleansGatewayPort = Ports.Free(),
         }));
         await App.StartAsync();
-        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        Channel = OpenChannel();
         Client = new Inference.InferenceClient(Channel);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         Channel?.Dispose();
         await App.StopAsync();

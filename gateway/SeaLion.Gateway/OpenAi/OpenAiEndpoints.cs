@@ -100,6 +100,8 @@ public static partial class OpenAiEndpoints
         catch (SessionBusyException e) { error = new OpenAiException(409, e.Message, SessionHeader, "conflict_error", "session_busy"); }
         catch (RateLimitedException e) when (!ctx.Response.HasStarted) { await RateLimited(ctx, e).ExecuteAsync(ctx); return; }
         catch (NoEngineException e) { error = new OpenAiException(503, e.Message, type: "service_unavailable", code: "no_engine"); }
+        // Kestrel's own refusals while the body is read (408: it arrived slower than the minimum rate; 400: bad framing).
+        catch (BadHttpRequestException e) { error = new OpenAiException(e.StatusCode, e.Message, type: e.StatusCode == 408 ? "timeout_error" : "invalid_request_error"); }
         catch (Exception e) when (ClusterCalls.Unavailable(e) is { } u)
         {
             if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = u.RetryAfterSeconds.ToString();

@@ -1,5 +1,7 @@
 using SeaLion.Engine;
+using SeaLion.Gateway;
 using SeaLion.Gateway.Auth;
+using SeaLion.Gateway.Transport;
 using SeaLion.Hosting;
 using SeaLion.Silo;
 
@@ -48,15 +50,19 @@ internal static class ServeCommand
         int grpcPort = a.Int("grpc-port", 50051, 1, 65535), httpPort = a.Int("http-port", 8080, 1, 65535);
         var engine = ReadEngine(a);
         var (auth, authText) = AuthArgs.Read(a, redis: null, devKeyByDefault: true);
+        var limits = TransportArgs.ReadLimits(a);
+        var tls = TransportArgs.ReadTls(a);   // before the model loads: a bad certificate stops the start at once
         a.EnsureAllUsed();
         ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         var app = AllInOneHost.Build(new AllInOneOptions
         {
             ModelDir = dir, Host = host, GrpcPort = grpcPort, HttpPort = httpPort, Model = options,
             Engine = engine.Options with { MetricsName = "engine-0" }, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale, Auth = auth,
+            Tls = tls, Limits = limits,
         });
+        var endpoints = new GatewayEndpoints(host, grpcPort, httpPort) { Tls = tls };
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: serving {dir} ({engine.Describe}) — gRPC (sealion.v1, HTTP/2) on {host}:{grpcPort}; OpenAI REST on http://{host}:{httpPort}/v1, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
+            $"sealion: serving {dir} ({engine.Describe}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
         app.Run();
         return 0;
     }
