@@ -78,6 +78,8 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
 {
     public const int BlockSize = 16;
     readonly LeastLoadedRouter _fallback = new(monitor);
+    /// <summary>How long a routing decision waits for the index before routing by load (routing must not hold a request up).</summary>
+    public TimeSpan IndexTimeout { get; init; } = TimeSpan.FromMilliseconds(250);
 
     public async ValueTask<string?> PickAsync(int[] promptTokenIds, CancellationToken ct, string? avoid = null)
     {
@@ -97,7 +99,7 @@ public sealed class KvAwareRouter(ClusterLoadMonitor monitor, IGrainFactory grai
         for (int i = 0; i < chain.Count; i++) (flat[2 * i], flat[2 * i + 1]) = (chain[i].Hi, chain[i].Lo);
         try
         {
-            var answer = await grains.GetGrain<IKvIndexGrain>(0).Route(new RouteQuery(flat, promptTokenIds.Length, null, engines)).WaitAsync(TimeSpan.FromMilliseconds(250), ct);
+            var answer = await grains.GetGrain<IKvIndexGrain>(0).Route(new RouteQuery(flat, promptTokenIds.Length, null, engines)).WaitAsync(IndexTimeout, ct);
             GatewayMetrics.Routed("precise_kv", answer.Reason);
             return answer.EngineId;
         }
