@@ -27,7 +27,7 @@ public sealed class SoakTests(TwoGatewayFixture f, Xunit.Abstractions.ITestOutpu
         foreach (var kind in new[] { "grpc_generate", "grpc_chat", "rest_completions", "rest_chat_session" })
             Assert.True(r.RequestsByKind.GetValueOrDefault(kind) > 0, $"no {kind} request completed");
         Assert.Equal(2, r.Windows.Count);
-        Assert.All(r.Windows, w => Assert.True(w.Requests > 0 && w.ItlP99Ms > 0, $"window at {w.StartS} s: {w.Requests} requests"));
+        Assert.All(r.Windows, w => Assert.True(w.Requests > 0 && w.ItlP99Ms > 0 && w.WorkingSetMb.Count == 5 && w.WorkingSetMb.All(m => m > 0), $"window at {w.StartS} s: {w.Requests} requests"));
         // Every process answered /metrics at the start and the end, thread-pool figures included.
         Assert.All(r.Start.Concat(r.End), s => Assert.True(s.WorkingSetBytes > 0 && s.ManagedHeapBytes > 0 && s.ThreadPoolThreads > 0, $"{s.Url}: {s}"));
     }
