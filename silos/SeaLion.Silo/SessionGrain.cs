@@ -27,7 +27,7 @@ public sealed class SessionState
 /// One conversation (key "tenant/session"). Renders the model's chat template over the stored history plus the
 /// new messages, streams the reply from the engine on this silo (so turn 2 finds turn 1's blocks in that engine's
 /// prefix cache), and persists the turn (new messages and reply) before the last chunk goes out. A turn that fails
-/// or is cancelled changes nothing. One turn at a time: a second Chat while one runs waits up to 2 s (a cancelled turn
+/// or is cancelled changes nothing. One turn at a time: a second Chat while one runs waits up to 5 s (a cancelled turn
 /// winding down), then is refused.
 /// </summary>
 [SessionPlacement]
@@ -127,7 +127,7 @@ public sealed class SessionGrain(
     }
 
     /// <summary>How long a new turn waits for a running one (an abandoned turn being cancelled) before it is refused as busy.</summary>
-    static readonly TimeSpan BusyWait = TimeSpan.FromSeconds(2);
+    static readonly TimeSpan BusyWait = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a finished turn waits for the store to take it (a store restarting) before the turn fails.</summary>
     static readonly TimeSpan StoreWait = TimeSpan.FromSeconds(20);
