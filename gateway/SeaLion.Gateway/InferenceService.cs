@@ -12,13 +12,23 @@ namespace SeaLion.Gateway;
 /// sealion.v1.Inference over the cluster: validates (INVALID_ARGUMENT names the field, the limit and the value),
 /// tokenizes, and streams from an engine grain (Generate, engine chosen by the router) or a session grain (Chat,
 /// key "tenant/session"; the tenant is the caller's API key's, see Auth.AuthInterceptor). A client that
-/// cancels ends the grain stream, which aborts the request in the engine.
+/// cancels ends the grain stream, which aborts the request in the engine. Bytes that are not a valid request message
+/// are INVALID_ARGUMENT too (see <see cref="BindService"/>).
 /// </summary>
+[BindServiceMethod(typeof(InferenceService), nameof(BindService))]
 public sealed class InferenceService(ClusterCalls cluster) : Inference.InferenceBase
 {
     public const int MaxPromptChars = 1 << 20;
     public const string TenantHeader = Auth.Authenticator.TenantHeader;
     ModelCatalog model => cluster.Model;
+
+    /// <summary>
+    /// How grpc-dotnet binds this service (it finds this method through the attribute above): the generated binding,
+    /// with each request deserializer refusing malformed bytes as INVALID_ARGUMENT instead of UNKNOWN. The parameter is
+    /// the generated base type, as grpc-dotnet matches the handlers against the methods that type declares.
+    /// </summary>
+    public static void BindService(ServiceBinderBase binder, Inference.InferenceBase? service) =>
+        Inference.BindService(new MalformedRequestBinder(binder), service);
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GenerateResponse> responses, ServerCallContext context)
     {
@@ -125,7 +135,7 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
 
     void CheckModel(string name)
     {
-        if (name.Length > 0 && name != model.Name) throw new RpcException(new Status(StatusCode.NotFound, $"model '{name}' is not served; this cluster serves '{model.Name}'"));
+        if (name.Length > 0 && name != model.Name) throw new RpcException(new Status(StatusCode.NotFound, $"model '{Clip(name, 64)}' is not served; this cluster serves '{model.Name}'"));
     }
 
     /// <summary>A stream resumed by the client (its gateway died): null when it resumes nothing; checked like a prompt.</summary>
@@ -155,7 +165,15 @@ public sealed class InferenceService(ClusterCalls cluster) : Inference.Inference
         return model.Tokenizer.Encode(prompt, addBos: false);   // the template writes BOS itself
     }
 
-    static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    /// <summary>
+    /// The status detail travels in an HTTP/2 header (grpc-message): one that echoes a huge value would pass the
+    /// client's header limit (64 KiB in .NET), which fails the whole connection, every call on it, not only this one.
+    /// </summary>
+    public const int MaxDetailChars = 1024;
+
+    static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, Clip(message, MaxDetailChars)));
+
+    static string Clip(string s, int max) => s.Length <= max ? s : s[..(char.IsHighSurrogate(s[max - 1]) ? max - 1 : max)] + $"... ({s.Length} characters)";
 
     SamplingSpec ToSpec(SamplingParams? p)
     {

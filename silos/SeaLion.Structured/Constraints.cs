@@ -76,14 +76,27 @@ public sealed class CompiledConstraint
         return new CompiledConstraint(dfa, vocab, clock.Elapsed);
     }
 
-    internal static Node Parse(StructuredOutput spec) => spec.Kind switch
+    /// <summary>The deepest syntax tree the automaton builder takes: it recurses once per level.</summary>
+    public const int MaxNodeDepth = 2000;
+
+    internal static Node Parse(StructuredOutput spec)
     {
-        StructuredKind.JsonSchema => JsonSchemaCompiler.Compile(spec.Value),
-        StructuredKind.JsonObject => JsonSchemaCompiler.AnyObject(),
-        StructuredKind.Regex => RegexParser.Parse(spec.Value),
-        StructuredKind.Choice => Choices(spec.Value),
-        StructuredKind.Grammar => GbnfParser.Parse(spec.Value),
-        _ => throw new ConstraintException($"unknown structured output kind {spec.Kind}"),
+        var node = spec.Kind switch
+        {
+            StructuredKind.JsonSchema => JsonSchemaCompiler.Compile(spec.Value),
+            StructuredKind.JsonObject => JsonSchemaCompiler.AnyObject(),
+            StructuredKind.Regex => RegexParser.Parse(spec.Value),
+            StructuredKind.Choice => Choices(spec.Value),
+            StructuredKind.Grammar => GbnfParser.Parse(spec.Value),
+            _ => throw new ConstraintException($"unknown structured output kind {spec.Kind}"),
+        };
+        if (Node.Depth(node) > MaxNodeDepth) throw new ConstraintException($"{KindName(spec.Kind)}: nested more than {MaxNodeDepth} levels deep (quantifiers on quantifiers, groups in groups)");
+        return node;
+    }
+
+    static string KindName(StructuredKind k) => k switch
+    {
+        StructuredKind.JsonSchema => "json schema", StructuredKind.Regex => "regex", StructuredKind.Grammar => "grammar", _ => k.ToString().ToLowerInvariant(),
     };
 
     static Node Choices(string json)

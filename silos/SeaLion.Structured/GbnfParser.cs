@@ -6,12 +6,14 @@ namespace SeaLion.Structured;
 /// GBNF grammars (llama.cpp's, as xgrammar and vLLM's guided_grammar take them): rules "name ::= ...", literals
 /// "..." with escapes, classes [...], rule references, groups, alternation, the quantifiers * + ? {m} {m,} {m,n},
 /// and # comments; the output matches rule "root". Rules are inlined, so a grammar must not be recursive
-/// (a recursive rule is refused by name): the constraint automaton is finite-state.
+/// (a recursive rule is refused by name): the constraint automaton is finite-state. Groups and rule references
+/// nest at most <see cref="RegexParser.MaxNesting"/> deep (the parser recurses once per level).
 /// </summary>
 internal sealed class GbnfParser
 {
     readonly string _g;
     int _i;
+    int _depth;
     readonly Dictionary<string, (int Start, string Body)> _rules = [];
 
     GbnfParser(string grammar) => _g = grammar;
@@ -75,6 +77,8 @@ internal sealed class GbnfParser
         if (_done.TryGetValue(name, out var done)) return done;
         if (!_rules.TryGetValue(name, out var rule)) throw new ConstraintException($"grammar: rule \"{name}\" is used but not defined");
         if (!active.Add(name)) throw new ConstraintException($"grammar: rule \"{name}\" is recursive; only grammars without recursion (regular ones) are supported");
+        if (active.Count > RegexParser.MaxNesting)
+            throw new ConstraintException($"grammar: rule \"{name}\" is reached through more than {RegexParser.MaxNesting} nested rule references");
         int save = _i;
         string saveText = _text;
         _text = rule.Body;
@@ -155,7 +159,12 @@ internal sealed class GbnfParser
         {
             _i++;
             var sb = new System.Text.StringBuilder();
-            while (_i < _text.Length && _text[_i] != '"') sb.Append(char.ConvertFromUtf32(Char()));
+            while (_i < _text.Length && _text[_i] != '"')
+            {
+                int cp = Char();
+                if (cp is >= 0xD800 and <= 0xDFFF) throw Error($"\\u{cp:x4} is a surrogate, not a character");
+                sb.Append(char.ConvertFromUtf32(cp));
+            }
             if (_i >= _text.Length) throw Error("unterminated string literal");
             _i++;
             return sb.Length == 0 ? Node.Empty : Node.Text(sb.ToString());
@@ -181,10 +190,12 @@ internal sealed class GbnfParser
         if (c == '(')
         {
             _i++;
+            if (++_depth > RegexParser.MaxNesting) throw Error($"groups nested more than {RegexParser.MaxNesting} deep");
             var inner = Alternation(active);
             SkipSpace();
             if (_i >= _text.Length || _text[_i] != ')') throw Error("missing ')'");
             _i++;
+            _depth--;
             return inner;
         }
         if (c == '.') { _i++; return new Chars(CharSet.Any); }
@@ -224,6 +235,7 @@ internal sealed class GbnfParser
     int Hex(int n)
     {
         if (_i + n > _text.Length || !int.TryParse(_text.AsSpan(_i, n), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int v)) throw Error($"expected {n} hex digits");
+        if (v is < 0 or > CharSet.MaxCodePoint) throw Error($"escape {_text.Substring(_i - 2, n + 2)} is past U+10FFFF");
         _i += n;
         return v;
     }

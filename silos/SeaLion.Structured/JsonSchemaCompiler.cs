@@ -16,8 +16,14 @@ namespace SeaLion.Structured;
 internal sealed class JsonSchemaCompiler
 {
     public const int MaxDepth = 3;
+    /// <summary>
+    /// At most this many subschemas in all, counting each $ref expansion: two refs to a definition that has two refs to
+    /// the next, 22 levels deep (1.8 KB of schema), took 190 s and 4.5 GB to reach the automaton's state limit.
+    /// </summary>
+    public const int MaxSubschemas = 20_000;
     readonly JsonElement _root;
     readonly HashSet<string> _expanding = [];
+    int _subschemas;
 
     JsonSchemaCompiler(JsonElement root) => _root = root;
 
@@ -26,6 +32,11 @@ internal sealed class JsonSchemaCompiler
         JsonDocument doc;
         try { doc = JsonDocument.Parse(schemaJson); }
         catch (JsonException e) { throw new ConstraintException($"json schema: not valid JSON: {e.Message}"); }
+        if (SeaLion.Model.JsonText.UnpairedSurrogate(System.Text.Encoding.UTF8.GetBytes(schemaJson)) is { } bad)
+        {
+            doc.Dispose();
+            throw new ConstraintException($"json schema: not valid JSON: {bad}");
+        }
         using (doc) return new JsonSchemaCompiler(doc.RootElement.Clone()).Schema(doc.RootElement.Clone(), "#");
     }
 
@@ -34,10 +45,18 @@ internal sealed class JsonSchemaCompiler
 
     static ConstraintException Error(string path, string message) => new($"json schema at {path}: {message}");
 
+    /// <summary>A keyword's value that must be a string (JsonElement.GetString throws on any other kind).</summary>
+    static string Text(JsonElement v, string path, string what) =>
+        v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Error(path, $"{what}, got {v.ValueKind.ToString().ToLowerInvariant()}");
+
+    static JsonElement ArrayOf(JsonElement v, string path, string keyword) =>
+        v.ValueKind == JsonValueKind.Array ? v : throw Error(path, $"{keyword} must be an array, got {v.ValueKind.ToString().ToLowerInvariant()}");
+
     static readonly HashSet<string> Ignored = ["title", "description", "$schema", "$id", "$comment", "examples", "default", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "strict", "additionalProperties"];
 
     Node Schema(JsonElement s, string path)
     {
+        if (++_subschemas > MaxSubschemas) throw Error(path, $"the schema expands to more than {MaxSubschemas} subschemas (through $ref)");
         if (s.ValueKind == JsonValueKind.True) return AnyValue(MaxDepth);
         if (s.ValueKind != JsonValueKind.Object) throw Error(path, $"a schema must be an object or true, got {s.ValueKind}");
         foreach (var p in s.EnumerateObject())
@@ -69,8 +88,8 @@ internal sealed class JsonSchemaCompiler
             return AnyValue(MaxDepth);
         }
         if (type.ValueKind == JsonValueKind.Array)
-            return Node.Either([.. type.EnumerateArray().Select(t => Typed(s, t.GetString() ?? throw Error(path, "type entries must be strings"), path))]);
-        return Typed(s, type.GetString() ?? throw Error(path, "type must be a string or an array of strings"), path);
+            return Node.Either([.. type.EnumerateArray().Select(t => Typed(s, Text(t, path, "type entries must be strings"), path))]);
+        return Typed(s, Text(type, path, "type must be a string or an array of strings"), path);
     }
 
     static readonly HashSet<string> Known = ["type", "properties", "required", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "items", "prefixItems",
@@ -90,7 +109,7 @@ internal sealed class JsonSchemaCompiler
 
     Node Ref(JsonElement r, string path)
     {
-        string target = r.GetString() ?? throw Error(path, "$ref must be a string");
+        string target = Text(r, path, "$ref must be a string");
         if (!target.StartsWith("#/", StringComparison.Ordinal)) throw Error(path, $"$ref \"{target}\": only references into this schema (#/$defs/...) are supported");
         if (!_expanding.Add(target)) throw Error(path, $"$ref \"{target}\" is recursive; recursive schemas are not supported");
         var at = _root;
@@ -108,12 +127,12 @@ internal sealed class JsonSchemaCompiler
     {
         if (!s.TryGetProperty("properties", out var props) || props.ValueKind != JsonValueKind.Object || !props.EnumerateObject().Any())
         {
-            if (s.TryGetProperty("required", out var req0) && req0.GetArrayLength() > 0) throw Error(path, "required names properties that are not declared");
+            if (s.TryGetProperty("required", out var req0) && ArrayOf(req0, path, "required").GetArrayLength() > 0) throw Error(path, "required names properties that are not declared");
             return ObjectOf(AnyValue(MaxDepth - 1));
         }
         var required = new HashSet<string>();
         if (s.TryGetProperty("required", out var req))
-            foreach (var x in req.EnumerateArray()) required.Add(x.GetString() ?? throw Error(path, "required must list strings"));
+            foreach (var x in ArrayOf(req, path, "required").EnumerateArray()) required.Add(Text(x, path, "required must list strings"));
         foreach (var name in required)
             if (!props.TryGetProperty(name, out _)) throw Error(path, $"required property \"{name}\" is not declared in properties");
         var members = props.EnumerateObject().Select(p =>
@@ -128,7 +147,7 @@ internal sealed class JsonSchemaCompiler
         if (max > RegexParser.MaxRepeat || min > RegexParser.MaxRepeat) throw Error(path, $"minItems / maxItems over {RegexParser.MaxRepeat}");
         var prefix = new List<Node>();
         if (s.TryGetProperty("prefixItems", out var pre))
-            prefix.AddRange(pre.EnumerateArray().Select((x, i) => Schema(x, $"{path}/prefixItems/{i}")));
+            prefix.AddRange(ArrayOf(pre, path, "prefixItems").EnumerateArray().Select((x, i) => Schema(x, $"{path}/prefixItems/{i}")));
         Node item = s.TryGetProperty("items", out var it) ? (it.ValueKind == JsonValueKind.False ? Node.Empty : Schema(it, $"{path}/items")) : AnyValue(MaxDepth - 1);
         if (prefix.Count > 0)
         {
@@ -187,12 +206,12 @@ internal sealed class JsonSchemaCompiler
         {
             // The pattern is matched against the string's content; only patterns whose strings need no JSON escape are
             // safe to write raw, so '"', '\' and control characters are taken out of what the pattern allows.
-            var node = RegexParser.Parse(pattern.GetString() ?? throw Error(path, "pattern must be a string"), $"json schema at {path}: pattern");
+            var node = RegexParser.Parse(Text(pattern, path, "pattern must be a string"), $"json schema at {path}: pattern");
             return Node.Concat(Node.Text("\""), WithoutJsonSpecials(node), Node.Text("\""));
         }
         if (s.TryGetProperty("format", out var format))
         {
-            string f = format.GetString() ?? "";
+            string f = Text(format, path, "format must be a string");
             string? rx = f switch
             {
                 // Days within their month (29 February is left out: a regular language cannot tell leap years).

@@ -76,6 +76,36 @@ internal abstract record Node
     public static Node Concat(params Node[] items) => new Seq(items);
     public static Node Either(params Node[] options) => options.Length == 1 ? options[0] : new Alt(options);
     public static Node Optional(Node n) => new Repeat(n, 0, 1);
+
+    /// <summary>The tree's depth, computed without recursion (a node shared by several parents is measured once).</summary>
+    public static int Depth(Node root)
+    {
+        var depth = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node Node, bool Expanded)>();
+        stack.Push((root, false));
+        while (stack.Count > 0)
+        {
+            var (n, expanded) = stack.Pop();
+            if (depth.ContainsKey(n)) continue;
+            var children = Children(n);
+            if (!expanded)
+            {
+                stack.Push((n, true));
+                foreach (var c in children) if (!depth.ContainsKey(c)) stack.Push((c, false));
+            }
+            else depth[n] = 1 + children.Select(c => depth[c]).DefaultIfEmpty(0).Max();
+        }
+        return depth[root];
+    }
+
+    static IEnumerable<Node> Children(Node n) => n switch
+    {
+        Seq s => s.Items,
+        Alt a => a.Options,
+        Repeat r => [r.Item],
+        Members m => [.. m.Items.Select(x => x.Node), m.Separator],
+        _ => [],
+    };
 }
 
 internal sealed record Chars(CharSet Set) : Node;

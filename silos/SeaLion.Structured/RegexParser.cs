@@ -7,14 +7,18 @@ namespace SeaLion.Structured;
 /// escapes (\d \w \s and their negations, \n \t \r \f \v \xHH \uHHHH, escaped metacharacters), '.', classes with
 /// ranges and negation, groups ((...), (?:...), (?&lt;name&gt;...)), alternation, and the quantifiers * + ? {n} {n,}
 /// {n,m} (lazy forms match the same set). ^ and $ are allowed at the ends. Backreferences, lookaround and \b are
-/// refused with their position: they are not regular.
+/// refused with their position: they are not regular. So are a quantifier on a quantifier ("a**", as .NET and
+/// Python refuse it) and groups nested more than <see cref="MaxNesting"/> deep: the parser and the automaton builder
+/// recurse once per level, and a pattern of 20,000 '(' overflowed the stack, which ends the process.
 /// </summary>
 internal sealed class RegexParser
 {
     public const int MaxRepeat = 1000;
+    public const int MaxNesting = 200;
     readonly string _p;
     readonly string _what;
     int _i;
+    int _depth;
 
     RegexParser(string pattern, string what) { _p = pattern; _what = what; }
 
@@ -52,19 +56,22 @@ internal sealed class RegexParser
 
     Node Quantified(Node atom)
     {
-        while (_i < _p.Length)
-        {
-            char c = _p[_i];
-            int min, max;
-            if (c == '*') { min = 0; max = -1; _i++; }
-            else if (c == '+') { min = 1; max = -1; _i++; }
-            else if (c == '?') { min = 0; max = 1; _i++; }
-            else if (c == '{' && TryBraces(out min, out max)) { }
-            else break;
-            if (Peek('?') || Peek('+')) _i++;   // lazy / possessive: the same set of strings
-            atom = new Repeat(atom, min, max);
-        }
-        return atom;
+        if (!TryQuantifier(out int min, out int max)) return atom;
+        if (Peek('?') || Peek('+')) _i++;   // lazy / possessive: the same set of strings
+        int at = _i;
+        if (TryQuantifier(out _, out _)) { _i = at; throw Error("a quantifier cannot follow another (nested quantifier)"); }
+        return new Repeat(atom, min, max);
+    }
+
+    bool TryQuantifier(out int min, out int max)
+    {
+        min = max = 0;
+        if (_i >= _p.Length) return false;
+        char c = _p[_i];
+        if (c == '*') { min = 0; max = -1; _i++; return true; }
+        if (c == '+') { min = 1; max = -1; _i++; return true; }
+        if (c == '?') { min = 0; max = 1; _i++; return true; }
+        return c == '{' && TryBraces(out min, out max);
     }
 
     bool TryBraces(out int min, out int max)
@@ -109,9 +116,11 @@ internal sealed class RegexParser
                     }
                     else throw Error("lookaround and inline flags are not supported (not regular)");
                 }
+                if (++_depth > MaxNesting) throw Error($"groups nested more than {MaxNesting} deep");
                 var inner = Alternation();
                 if (!Peek(')')) throw Error("missing ')'");
                 _i++;
+                _depth--;
                 return inner;
             }
             case '[': return new Chars(Class());

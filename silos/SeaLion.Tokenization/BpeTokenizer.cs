@@ -19,6 +19,8 @@ public sealed class BpeTokenizer
     private readonly byte[][] _tokenBytes;
     private readonly bool[] _special;
 
+    internal BpeModel Model => _model;
+
     private BpeTokenizer(TokenizerJsonContent json, TokenizerConfigContent config, string configPath)
     {
         _vocab = json.Vocab;

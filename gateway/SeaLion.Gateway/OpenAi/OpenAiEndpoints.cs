@@ -132,12 +132,16 @@ public static partial class OpenAiEndpoints
         var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
         // JsonDocument does not check string contents until they are read: invalid UTF-8 is refused here, whole.
         if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw OpenAiException.Invalid("the request body is not valid JSON: it is not valid UTF-8");
+        JsonElement root;
         try
         {
             using var doc = JsonDocument.Parse(bytes);
-            return new OpenAiRequest(doc.RootElement.Clone());
+            root = doc.RootElement.Clone();
         }
         catch (JsonException e) { throw OpenAiException.Invalid($"the request body is not valid JSON: {e.Message}"); }
+        // Likewise a \u escape of a lone surrogate: valid syntax, and an exception wherever the string is first read.
+        if (SeaLion.Model.JsonText.UnpairedSurrogate(bytes.Span) is { } bad) throw OpenAiException.Invalid("the request body is not valid JSON: " + bad);
+        return new OpenAiRequest(root);
     }
 
     static void CheckModel(OpenAiRequest r, ClusterCalls c)

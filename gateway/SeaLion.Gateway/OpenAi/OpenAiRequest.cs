@@ -205,6 +205,9 @@ public sealed class OpenAiRequest(JsonElement root)
         if (found.Count > 1)
             throw OpenAiException.Invalid($"only one structured output may be given; this request has {string.Join(", ", found.Select(f => f.Field))}", found[1].Field);
         if (found.Count == 0) return null;
+        // The size limit before compiling (as the engine's validation orders them): a body may hold megabytes of it.
+        if (found[0].Output.Value.Length > StructuredOutput.MaxValueChars)
+            throw OpenAiException.Invalid($"{found[0].Field} has {found[0].Output.Value.Length} characters; the limit is {StructuredOutput.MaxValueChars}", found[0].Field);
         if (SamplingSpecs.StructuredProblem(found[0].Output) is { } problem) throw OpenAiException.Invalid(problem, found[0].Field);
         return found[0].Output;
     }
