@@ -104,14 +104,15 @@ public sealed class ChatTests(ServerFixture server)
     public async Task A_second_turn_while_one_runs_is_aborted_and_the_first_goes_on()
     {
         string id = "busy-" + Guid.NewGuid().ToString("N");
-        using var first = server.Client.Chat(Turn(id, "Ceritakan panjang lebar.", maxTokens: 40));
+        // Long enough to outlast the second turn's wait (a new turn waits up to 5 s for one winding down).
+        using var first = server.Client.Chat(Turn(id, "Ceritakan panjang lebar.", maxTokens: 1500));
         Assert.True(await first.ResponseStream.MoveNext(CancellationToken.None));
         var e = await Assert.ThrowsAsync<RpcException>(() => Collect(server.Client.Chat(Turn(id, "Dan lagi?"))));
         Assert.Equal(StatusCode.Aborted, e.StatusCode);
         Assert.Contains("turn in progress", e.Status.Detail);
         int tokens = first.ResponseStream.Current.TokenIds.Count;
         while (await first.ResponseStream.MoveNext(CancellationToken.None)) tokens += first.ResponseStream.Current.TokenIds.Count;
-        Assert.Equal(40, tokens);
+        Assert.Equal(1500, tokens);
         Assert.Equal(2, (await server.Client.GetSessionAsync(new GetSessionRequest { SessionId = id })).Messages.Count);
     }
 
