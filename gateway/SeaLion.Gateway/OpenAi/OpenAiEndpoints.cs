@@ -125,7 +125,13 @@ public static partial class OpenAiEndpoints
     {
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxBodyBytes;
         if (ctx.Request.ContentLength > MaxBodyBytes)
+        {
+            // The body is left unread, so Kestrel closes the connection after this answer: say so, or a keep-alive
+            // client sends its next request on a connection that is going away (Kestrel says it itself on the
+            // limit it meets while reading, below).
+            ctx.Response.Headers.Connection = "close";
             throw new OpenAiException(413, $"the request body has {ctx.Request.ContentLength} bytes; the limit is {MaxBodyBytes}");
+        }
         var body = new MemoryStream();
         try { await ctx.Request.Body.CopyToAsync(body, ctx.RequestAborted); }
         catch (BadHttpRequestException e) when (e.StatusCode == 413) { throw new OpenAiException(413, $"the request body is over the limit of {MaxBodyBytes} bytes"); }
