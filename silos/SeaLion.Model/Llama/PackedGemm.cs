@@ -263,55 +263,38 @@ internal sealed unsafe class ProjectionWeight : IDisposable
 
     [ThreadStatic] static byte[]? _activations;   // per rank thread: the quantized activation rows, pinned
 
-    TorchSharp.torch.Tensor ApplyQuantized(TorchSharp.torch.Tensor x)
+    /// <summary>The quantized product of fp32 rows src [rows, In] into dst [rows, Out].</summary>
+    void MultiplyQuantized(float* src, int rows, float* dst)
     {
-        if (x.dim() != 2 || x.shape[1] != In) throw new ArgumentException($"expected [rows, {In}], got [{string.Join(", ", x.shape)}]");
-        var a = x.dtype == TorchSharp.torch.ScalarType.Float32 ? (x.is_contiguous() ? x : x.contiguous()) : x.to(TorchSharp.torch.ScalarType.Float32).contiguous();
-        try
+        // Each activation form the parts need, made once: Q8_K for the K-quants, Q8_0 for Q8_0.
+        bool k = _quantized!.Any(p => p.Format != QuantFormat.Q8_0), q80 = _quantized!.Any(p => p.Format == QuantFormat.Q8_0);
+        long kBytes = k ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, In) * rows : 0;
+        long q80Bytes = q80 ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, In) * rows : 0;
+        if (_activations is null || _activations.LongLength < kBytes + q80Bytes + 64)
+            _activations = GC.AllocateUninitializedArray<byte>((int)Math.Max(kBytes + q80Bytes + 64, (_activations?.LongLength ?? 0) * 3 / 2), pinned: true);
+        fixed (byte* buffer = _activations)
         {
-            int rows = (int)a.shape[0];
-            var y = TorchSharp.torch.empty(rows, Out, TorchSharp.torch.ScalarType.Float32);
-            if (rows > 0)
+            byte* kq = (byte*)(((nint)buffer + 63) & ~(nint)63), q8 = kq + kBytes;
+            for (int r = 0; r < rows; r++)
             {
-                // Each activation form the parts need, made once: Q8_K for the K-quants, Q8_0 for Q8_0.
-                bool k = _quantized!.Any(p => p.Format != QuantFormat.Q8_0), q80 = _quantized!.Any(p => p.Format == QuantFormat.Q8_0);
-                long kBytes = k ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, In) * rows : 0;
-                long q80Bytes = q80 ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, In) * rows : 0;
-                if (_activations is null || _activations.LongLength < kBytes + q80Bytes + 64)
-                    _activations = GC.AllocateUninitializedArray<byte>((int)Math.Max(kBytes + q80Bytes + 64, (_activations?.LongLength ?? 0) * 3 / 2), pinned: true);
-                fixed (byte* buffer = _activations)
-                {
-                    byte* kq = (byte*)(((nint)buffer + 63) & ~(nint)63), q8 = kq + kBytes;
-                    float* src = TensorMemory.Floats(a), dst = TensorMemory.Floats(y);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        if (k) QuantizedGemm.QuantizeQ8K(src + (long)r * In, In, kq + r * (kBytes / rows));
-                        if (q80) QuantizedGemm.QuantizeQ8_0(src + (long)r * In, In, q8 + r * (q80Bytes / rows));
-                    }
-                    int col = 0;
-                    foreach (var part in _quantized!)
-                    {
-                        QuantizedGemm.Multiply(part.Format == QuantFormat.Q8_0 ? q8 : kq, rows, part, dst, Out, col);
-                        col += part.Rows;
-                    }
-                }
+                if (k) QuantizedGemm.QuantizeQ8K(src + (long)r * In, In, kq + r * (kBytes / rows));
+                if (q80) QuantizedGemm.QuantizeQ8_0(src + (long)r * In, In, q8 + r * (q80Bytes / rows));
             }
-            if (x.dtype == TorchSharp.torch.ScalarType.Float32) return y;
-            using (y) return y.to(x.dtype);
-        }
-        finally
-        {
-            if (!ReferenceEquals(a, x)) a.Dispose();
+            int col = 0;
+            foreach (var part in _quantized!)
+            {
+                QuantizedGemm.Multiply(part.Format == QuantFormat.Q8_0 ? q8 : kq, rows, part, dst, Out, col);
+                col += part.Rows;
+            }
         }
     }
 
     /// <summary>x [rows, in] · W: [rows, out].</summary>
     public TorchSharp.torch.Tensor Apply(TorchSharp.torch.Tensor x)
     {
-        if (_quantized is not null) return ApplyQuantized(x);
-        if (!Packed) return x.matmul(_tensor!);
+        if (_quantized is null && !Packed) return x.matmul(_tensor!);
         if (x.dim() != 2 || x.shape[1] != In) throw new ArgumentException($"expected [rows, {In}], got [{string.Join(", ", x.shape)}]");
-        // bf16 activations are widened to fp32 for the kernel and its fp32 result is rounded back once.
+        // bf16 activations are widened to fp32 for the kernels and their fp32 result is rounded back once.
         var a = x.dtype == TorchSharp.torch.ScalarType.Float32 ? (x.is_contiguous() ? x : x.contiguous()) : x.to(TorchSharp.torch.ScalarType.Float32).contiguous();
         try
         {
@@ -319,7 +302,8 @@ internal sealed unsafe class ProjectionWeight : IDisposable
             var y = TorchSharp.torch.empty(rows, Out, TorchSharp.torch.ScalarType.Float32);
             if (rows > 0)
             {
-                if (_bf16) PackedGemm.MultiplyBf16(TensorMemory.Floats(a), rows, In, TensorMemory.Bf16(_tensor!), Out, TensorMemory.Floats(y));
+                if (_quantized is not null) MultiplyQuantized(TensorMemory.Floats(a), rows, TensorMemory.Floats(y));
+                else if (_bf16) PackedGemm.MultiplyBf16(TensorMemory.Floats(a), rows, In, TensorMemory.Bf16(_tensor!), Out, TensorMemory.Floats(y));
                 else PackedGemm.Multiply(TensorMemory.Floats(a), rows, In, TensorMemory.Floats(_tensor!), Out, TensorMemory.Floats(y));
             }
             if (x.dtype == TorchSharp.torch.ScalarType.Float32) return y;
