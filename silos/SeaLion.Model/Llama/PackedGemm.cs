@@ -253,23 +253,21 @@ internal sealed unsafe class ProjectionWeight : IDisposable
     {
         if (parts.Length == 0 || parts.Any(p => p.Cols != parts[0].Cols)) throw new ArgumentException("quantized parts must share their input width");
         _quantized = parts;
+        // Which activation forms the parts need, fixed with the weight: Q8_K for the K-quants, Q8_0 for Q8_0.
+        _q8kRow = parts.Any(p => p.Format != QuantFormat.Q8_0) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, parts[0].Cols) : 0;
+        _q80Row = parts.Any(p => p.Format == QuantFormat.Q8_0) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, parts[0].Cols) : 0;
         In = parts[0].Cols;
         Out = parts.Sum(p => p.Rows);
         Packed = true;
     }
 
-    /// <summary>Bytes the weight holds in memory.</summary>
-    public long Bytes => _quantized?.Sum(p => p.Bytes) ?? _tensor!.NumberOfElements * _tensor.ElementSize;
-
+    readonly long _q8kRow, _q80Row;   // activation bytes per row in each form the quantized parts need (0: not needed)
     [ThreadStatic] static byte[]? _activations;   // per rank thread: the quantized activation rows, pinned
 
     /// <summary>The quantized product of fp32 rows src [rows, In] into dst [rows, Out].</summary>
     void MultiplyQuantized(float* src, int rows, float* dst)
     {
-        // Each activation form the parts need, made once: Q8_K for the K-quants, Q8_0 for Q8_0.
-        bool k = _quantized!.Any(p => p.Format != QuantFormat.Q8_0), q80 = _quantized!.Any(p => p.Format == QuantFormat.Q8_0);
-        long kBytes = k ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, In) * rows : 0;
-        long q80Bytes = q80 ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, In) * rows : 0;
+        long kBytes = _q8kRow * rows, q80Bytes = _q80Row * rows;
         if (_activations is null || _activations.LongLength < kBytes + q80Bytes + 64)
             _activations = GC.AllocateUninitializedArray<byte>((int)Math.Max(kBytes + q80Bytes + 64, (_activations?.LongLength ?? 0) * 3 / 2), pinned: true);
         fixed (byte* buffer = _activations)
@@ -277,8 +275,8 @@ internal sealed unsafe class ProjectionWeight : IDisposable
             byte* kq = (byte*)(((nint)buffer + 63) & ~(nint)63), q8 = kq + kBytes;
             for (int r = 0; r < rows; r++)
             {
-                if (k) QuantizedGemm.QuantizeQ8K(src + (long)r * In, In, kq + r * (kBytes / rows));
-                if (q80) QuantizedGemm.QuantizeQ8_0(src + (long)r * In, In, q8 + r * (q80Bytes / rows));
+                if (_q8kRow > 0) QuantizedGemm.QuantizeQ8K(src + (long)r * In, In, kq + r * _q8kRow);
+                if (_q80Row > 0) QuantizedGemm.QuantizeQ8_0(src + (long)r * In, In, q8 + r * _q80Row);
             }
             int col = 0;
             foreach (var part in _quantized!)

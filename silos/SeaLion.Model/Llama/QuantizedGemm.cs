@@ -33,8 +33,6 @@ internal sealed unsafe class QuantizedMatrix : IDisposable
         new Span<byte>(Data + RowBytes * rows, 64).Clear();
     }
 
-    public long Bytes => RowBytes * Rows;
-
     public void Dispose()
     {
         if (Data != null) { NativeMemory.AlignedFree(Data); Data = null; }
