@@ -46,8 +46,13 @@ public static class GgufWriter
         ["mlp.down_proj"] = "ffn_down",
     };
 
-    /// <summary>Writes <paramref name="hfDir"/> (tokenizer files taken from it unless given) as GGUF to <paramref name="path"/>.</summary>
-    public static void Write(string hfDir, string path, string? tokenizerDir = null, string name = "model", bool bf16 = false)
+    /// <summary>
+    /// Writes <paramref name="hfDir"/> (tokenizer files taken from it unless given) as GGUF to <paramref name="path"/>; the
+    /// tensors are its safetensors (F32 or BF16) unless <paramref name="tensors"/> gives them (e.g. seeded random ones
+    /// drawn one at a time, so an 8B BF16 GGUF needs neither a 16 GB folder beside it nor 32 GB of F32).
+    /// </summary>
+    public static void Write(string hfDir, string path, string? tokenizerDir = null, string name = "model", bool bf16 = false,
+        IEnumerable<SafetensorsWriter.Entry>? tensors = null)
     {
         tokenizerDir ??= hfDir;
         using var cfgDoc = JsonDocument.Parse(File.ReadAllText(Path.Combine(hfDir, "config.json")));
@@ -114,10 +119,12 @@ public static class GgufWriter
                 PutStr("tokenizer.chat_template", template);
 
         // Tensors, in the checkpoint's order; tied embeddings (no lm_head) need nothing: llama.cpp falls back to token_embd.
-        var tensors = new List<(string Gguf, StoredTensor Src, int PermuteHeads)>();
-        foreach (var (hfName, t) in Safetensors.ReadFolder(hfDir))
+        tensors ??= Safetensors.ReadFolder(hfDir).Select(kv => new SafetensorsWriter.Entry(kv.Key, kv.Value.Shape, kv.Value.DType, () => Read(kv.Value)));
+        var written = new List<(string Gguf, SafetensorsWriter.Entry Src, int PermuteHeads)>();
+        foreach (var t in tensors)
         {
-            if (t.DType != StoredDType.F32) throw new NotSupportedException($"{hfName}: {t.DType}; this writer takes F32 checkpoints only");
+            string hfName = t.Name;
+            if (t.DType is not (StoredDType.F32 or StoredDType.BF16)) throw new NotSupportedException($"{hfName}: {t.DType}; this writer takes F32 or BF16 tensors");
             if (t.Shape.Length is < 1 or > 2) throw new NotSupportedException($"{hfName}: rank {t.Shape.Length}");
             string g;
             if (TopNames.TryGetValue(hfName, out var top)) g = top;
@@ -130,35 +137,54 @@ public static class GgufWriter
                 g = $"blk.{parts[2]}.{mapped}.weight";
             }
             int permute = hfName.EndsWith("q_proj.weight") ? heads : hfName.EndsWith("k_proj.weight") ? kvHeads : 0;
-            tensors.Add((g, t, permute));
+            written.Add((g, t, permute));
         }
 
         var infos = new MemoryStream();
         ulong offset = 0;
-        foreach (var (g, src, _) in tensors)
+        foreach (var (g, src, _) in written)
         {
             infos.Write(Str(g));
             infos.Write(U32((uint)src.Shape.Length));
             foreach (long d in src.Shape.Reverse()) infos.Write(U64((ulong)d));   // GGUF lists ne[0] (the contiguous dim) first
             bool half = bf16 && src.Shape.Length == 2;
             infos.Write(U32(half ? GgmlTypeBF16 : GgmlTypeF32)); infos.Write(U64(offset));
-            offset += (ulong)(half ? src.Length / 2 : src.Length); offset += Pad(offset);
+            offset += (ulong)(src.Shape.Aggregate(1L, (a, b) => a * b) * (half ? 2 : 4)); offset += Pad(offset);
         }
 
         using var f = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
-        f.Write("GGUF"u8); f.Write(U32(GgufVersion)); f.Write(U64((ulong)tensors.Count)); f.Write(U64((ulong)kv.Count));
+        f.Write("GGUF"u8); f.Write(U32(GgufVersion)); f.Write(U64((ulong)written.Count)); f.Write(U64((ulong)kv.Count));
         foreach (var x in kv) f.Write(x);
         infos.Position = 0; infos.CopyTo(f);
         f.Write(new byte[Pad((ulong)f.Position)]);
-        foreach (var (_, src, permuteHeads) in tensors)
+        foreach (var (_, src, permuteHeads) in written)
         {
-            var data = new byte[src.Length];
-            using (var s = File.OpenRead(src.File)) { s.Position = src.Offset; s.ReadExactly(data); }
-            if (permuteHeads > 0) data = PermuteRows(data, (int)src.Shape[0], (int)src.Shape[1], permuteHeads, sizeof(float));
-            if (bf16 && src.Shape.Length == 2) data = ToBf16(data);
+            var data = src.Produce();
+            int size = StoredTensor.ElementSize(src.DType);
+            if (permuteHeads > 0) data = PermuteRows(data, (int)src.Shape[0], (int)src.Shape[1], permuteHeads, size);
+            bool half = bf16 && src.Shape.Length == 2;
+            if (half && src.DType == StoredDType.F32) data = ToBf16(data);
+            else if (!half && src.DType == StoredDType.BF16) data = Bf16ToF32(data);
             f.Write(data);
             f.Write(new byte[Pad((ulong)data.Length)]);
         }
+    }
+
+    static byte[] Read(StoredTensor t)
+    {
+        var data = new byte[t.Length];
+        using var s = File.OpenRead(t.File);
+        s.Position = t.Offset;
+        s.ReadExactly(data);
+        return data;
+    }
+
+    /// <summary>bfloat16 to float32: exact (the upper half of the float's bits).</summary>
+    static byte[] Bf16ToF32(byte[] bf16)
+    {
+        var output = new byte[bf16.Length * 2];
+        for (int i = 0; i < bf16.Length / 2; i++) { output[4 * i + 2] = bf16[2 * i]; output[4 * i + 3] = bf16[2 * i + 1]; }
+        return output;
     }
 
     /// <summary>float32 to bfloat16, round to nearest even (NaN kept a quiet NaN).</summary>

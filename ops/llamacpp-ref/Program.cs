@@ -1,5 +1,7 @@
 // llama.cpp as the reference arm of `./sealion bench gguf` (which runs this tool; see docs/benchmarks.md):
-//   gguf HF_DIR OUT.gguf [--bf16]                     an HF Llama 3 folder (F32) as GGUF F32, or BF16 matrices
+//   gguf HF_DIR OUT.gguf [--bf16] [--random-seed S]   an HF Llama 3 folder (F32 or BF16) as GGUF F32, or BF16 matrices;
+//                                                     with --random-seed the folder holds only config and tokenizer, and
+//                                                     the tensors are the project's seeded random ones (RandomCheckpoint)
 //   quantize SRC.gguf DST.gguf TYPE                   llama.cpp's own quantizer (Q8_0 Q4_0 Q5_0 Q2_K Q3_K_M Q4_K_M
 //                                                     Q5_K_M Q6_K), output.weight quantized too as in published files
 //   bench MODEL.gguf --prompt P --n N --threads T [--repeats R]
@@ -11,6 +13,8 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using SeaLion.LlamaCppRef;
+using SeaLion.Model;
+using SeaLion.Model.Weights;
 
 if (args.Length < 2) { Console.Error.WriteLine("usage: llamacpp-ref gguf|quantize|bench ..."); return 2; }
 string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
@@ -19,9 +23,17 @@ NativeLogConfig.llama_log_set((_, _) => { });
 switch (args[0])
 {
     case "gguf":
-        GgufWriter.Write(args[1], args[2], name: Path.GetFileName(Path.GetFullPath(args[1]).TrimEnd('/')), bf16: args.Contains("--bf16"));
+    {
+        IEnumerable<SafetensorsWriter.Entry>? tensors = null;
+        if (Arg("--random-seed", "") is { Length: > 0 } seed)
+        {
+            string config = Path.Combine(args[1], "config.json");
+            tensors = RandomCheckpoint.Entries(LlamaConfig.Parse(File.ReadAllText(config), config), ulong.Parse(seed));
+        }
+        GgufWriter.Write(args[1], args[2], name: Path.GetFileName(Path.GetFullPath(args[1]).TrimEnd('/')), bf16: args.Contains("--bf16"), tensors: tensors);
         Console.WriteLine(JsonSerializer.Serialize(new { wrote = args[2] }));
         return 0;
+    }
     case "quantize":
     {
         NativeApi.llama_empty_call();   // loads the native library through LLamaSharp's resolver (the quantizer alone does not)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SeaLion.Model;
 using SeaLion.Model.Llama;
 using SeaLion.Model.Weights;
 
@@ -27,18 +28,32 @@ internal static class BenchGgufCommand
         int threads = a.Int("threads", 2, 1, 256);
         string root = RepositoryRoot();
         string work = a.String("work") ?? Path.Combine(root, "artifacts", "bench-gguf", $"{Path.GetFileNameWithoutExtension(config)}-{seed}");
+        bool prepareOnly = a.Flag("prepare-only");   // make the files now (slow for 8B), measure in a quiet moment later
         a.EnsureAllUsed();
+
+        // Above 2G parameters (the 8B shape: 32 GB in F32) no F32 copy is made: the BF16 GGUF is written straight from the
+        // seeded tensors and is what llama.cpp quantizes (its converter's usual route for big models too).
+        var tensors = RandomCheckpoint.Entries(LlamaConfig.Parse(File.ReadAllText(config), config), seed);   // shapes only: drawn when produced
+        bool large = tensors.Sum(t => t.Shape.Aggregate(1L, (x, y) => x * y)) > 2_000_000_000;
+        if (large && types.Contains("F32", StringComparer.OrdinalIgnoreCase))
+            throw new UsageException($"--types F32: {Path.GetFileNameWithoutExtension(config)} has over 2G parameters; its F32 GGUF is not made (use BF16)");
 
         string tool = BuildTool(root);
         Directory.CreateDirectory(work);
         string hf = Path.Combine(work, "hf");
         if (!File.Exists(Path.Combine(hf, "config.json")))
         {
-            Console.Error.WriteLine($"bench gguf: writing a random {Path.GetFileNameWithoutExtension(config)} model (seed {seed}) to {hf}");
-            RandomCheckpoint.Write(config, hf, seed, ModelLocator.TokenizerDir, StoredDType.F32);
+            Console.Error.WriteLine($"bench gguf: writing a random {Path.GetFileNameWithoutExtension(config)} model (seed {seed}) to {hf}{(large ? " (config and tokenizer only)" : "")}");
+            RandomCheckpoint.Write(config, hf, seed, ModelLocator.TokenizerDir, large ? StoredDType.BF16 : StoredDType.F32, weights: !large);
         }
-        string f32 = Path.Combine(work, "model-F32.gguf");
-        if (!File.Exists(f32)) Tool(tool, "gguf", hf, f32);
+        string bf16 = Path.Combine(work, "model-BF16.gguf");
+        string source = large ? bf16 : Path.Combine(work, "model-F32.gguf");
+        if (!File.Exists(source))
+        {
+            Console.Error.WriteLine($"bench gguf: writing {source}");
+            if (large) Tool(tool, "gguf", hf, source, "--bf16", "--random-seed", $"{seed}");
+            else Tool(tool, "gguf", hf, source);
+        }
 
         var ratios = new Dictionary<string, (List<double> Prefill, List<double> Decode)>();
         foreach (var type in types.Select(t => t.ToUpperInvariant()))
@@ -46,10 +61,12 @@ internal static class BenchGgufCommand
             string file = Path.Combine(work, $"model-{type}.gguf");
             if (!File.Exists(file))
             {
+                Console.Error.WriteLine($"bench gguf: writing {file}");
                 if (type == "BF16") Tool(tool, "gguf", hf, file, "--bf16");
-                else if (type != "F32") Tool(tool, "quantize", f32, file, type);
+                else if (type != "F32") Tool(tool, "quantize", source, file, type);
             }
             // Quantized and F32 files: fp32 activations and KV cache, as llama.cpp runs them; BF16: the bf16 serving dtype.
+            if (prepareOnly) { Console.Out.WriteLine(JsonSerializer.Serialize(new { bench = "gguf", type, prepared = file, file_mb = Math.Round(new FileInfo(file).Length / 1e6, 1) })); continue; }
             var options = new ModelOptions { DType = type == "BF16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32, Threads = threads };
             string dir = ModelLocator.Resolve(file);
             var r = ratios[type] = ([], []);

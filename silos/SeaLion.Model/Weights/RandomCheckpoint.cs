@@ -12,15 +12,17 @@ namespace SeaLion.Model.Weights;
 /// </summary>
 public static class RandomCheckpoint
 {
-    public static void Write(string configPath, string outDir, ulong seed, string tokenizerDir, StoredDType? dtype = null, long maxShardBytes = 2L << 30)
+    /// <param name="weights">false: only config.json, generation_config.json and the tokenizer files (for a writer that
+    /// takes the tensors from <see cref="Entries"/> straight into another format, e.g. an 8B GGUF without the 16 GB folder).</param>
+    public static void Write(string configPath, string outDir, ulong seed, string tokenizerDir, StoredDType? dtype = null, long maxShardBytes = 2L << 30,
+        bool weights = true)
     {
         string configJson = File.ReadAllText(configPath);
         var config = LlamaConfig.Parse(configJson, configPath);
-        var stored = dtype ?? (config.TorchDtype switch { "bfloat16" => StoredDType.BF16, "float16" => StoredDType.F16, _ => StoredDType.F32 });
+        var stored = dtype ?? StoredOf(config);
         Directory.CreateDirectory(outDir);
 
-        var entries = CheckpointLoader.ExpectedShapes(config).Select(kv =>
-            new SafetensorsWriter.Entry(kv.Key, kv.Value, stored, () => Generate(kv.Key, kv.Value, seed, stored))).ToList();
+        var entries = weights ? Entries(config, seed, stored) : [];
         var shards = new List<List<SafetensorsWriter.Entry>> { new() };
         long size = 0;
         foreach (var e in entries)
@@ -30,8 +32,8 @@ public static class RandomCheckpoint
             size += e.Bytes;
         }
         foreach (var old in Directory.GetFiles(outDir, "model*.safetensors*")) File.Delete(old);
-        if (shards.Count == 1) SafetensorsWriter.Write(Path.Combine(outDir, "model.safetensors"), shards[0]);
-        else
+        if (weights && shards.Count == 1) SafetensorsWriter.Write(Path.Combine(outDir, "model.safetensors"), shards[0]);
+        else if (weights)
         {
             var map = new JsonObject();
             for (int i = 0; i < shards.Count; i++)
@@ -52,6 +54,17 @@ public static class RandomCheckpoint
         foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
             File.Copy(Path.Combine(tokenizerDir, f), Path.Combine(outDir, f), overwrite: true);
     }
+
+    /// <summary>The checkpoint's tensors in the order <see cref="Write"/> stores them, each drawn when produced.</summary>
+    public static List<SafetensorsWriter.Entry> Entries(LlamaConfig config, ulong seed, StoredDType? dtype = null)
+    {
+        var stored = dtype ?? StoredOf(config);
+        return CheckpointLoader.ExpectedShapes(config).Select(kv =>
+            new SafetensorsWriter.Entry(kv.Key, kv.Value, stored, () => Generate(kv.Key, kv.Value, seed, stored))).ToList();
+    }
+
+    static StoredDType StoredOf(LlamaConfig config) =>
+        config.TorchDtype switch { "bfloat16" => StoredDType.BF16, "float16" => StoredDType.F16, _ => StoredDType.F32 };
 
     internal static double Std(string name) => name switch
     {
