@@ -37,10 +37,18 @@ public static class ProcessSetup
         // The thread pool's backlog and size: a process whose queue grows under steady load is starving (soak figures).
         var queue = Metrics.CreateGauge("sealion_threadpool_queue_length", "Work items queued to the .NET thread pool and not yet started.");
         var threads = Metrics.CreateGauge("sealion_threadpool_threads", "Threads in the .NET thread pool.");
+        // The managed heap as the last collection left it (dotnet_total_memory_bytes also counts garbage not yet
+        // collected, so it swings with the allocation rate) and what the GC holds from the OS: a working set that grows
+        // while these stay flat grows in native memory.
+        var live = Metrics.CreateGauge("sealion_gc_live_bytes", "Managed heap in use after the last garbage collection (heap size less fragmentation).");
+        var committed = Metrics.CreateGauge("sealion_gc_committed_bytes", "Memory the .NET garbage collector has committed from the OS.");
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             queue.Set(ThreadPool.PendingWorkItemCount);
             threads.Set(ThreadPool.ThreadCount);
+            var gc = GC.GetGCMemoryInfo();
+            live.Set(gc.HeapSizeBytes - gc.FragmentedBytes);
+            committed.Set(gc.TotalCommittedBytes);
         });
     }
 

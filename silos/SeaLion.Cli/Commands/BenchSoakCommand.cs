@@ -28,11 +28,16 @@ public sealed record SoakOptions
     public int Seed { get; init; } = 1;
 }
 
-/// <summary>One window of the run: requests finished in it, tokens, the p99 of the gaps between streamed chunks, and each process's working set at its end (MB, in the order of the metrics URLs).</summary>
-public sealed record SoakWindow(double StartS, long Requests, long Tokens, double ItlP99Ms, double ItlP50Ms, IReadOnlyList<double?> WorkingSetMb);
+/// <summary>
+/// One window of the run: requests finished in it, tokens, the p99 of the gaps between streamed chunks, and each
+/// process's working set, managed heap live after the last GC, and GC-committed memory at its end (MB, in the order of the metrics URLs).
+/// </summary>
+public sealed record SoakWindow(double StartS, long Requests, long Tokens, double ItlP99Ms, double ItlP50Ms, IReadOnlyList<double?> WorkingSetMb,
+    IReadOnlyList<double?>? GcLiveMb = null, IReadOnlyList<double?>? GcCommittedMb = null);
 
 /// <summary>A process's memory and thread-pool figures from its /metrics.</summary>
-public sealed record ProcessSample(string Url, double? WorkingSetBytes, double? ManagedHeapBytes, double? ThreadPoolQueue, double? ThreadPoolThreads);
+public sealed record ProcessSample(string Url, double? WorkingSetBytes, double? ManagedHeapBytes, double? ThreadPoolQueue, double? ThreadPoolThreads,
+    double? GcLiveBytes = null, double? GcCommittedBytes = null);
 
 public sealed record SoakReport(
     int Streams, double DurationS, long Requests, long Tokens, double TokensPerSecond, long Cancelled, long PlantedBad, long PlantedBadRefusedRightly,
@@ -73,10 +78,12 @@ public static class BenchSoakCommand
         if (options.Duration <= TimeSpan.Zero) throw new UsageException($"--duration-s must be positive, got {options.Duration.TotalSeconds}");
         if (options.CancelFraction is < 0 or > 0.5 || options.BadFraction is < 0 or > 0.5)
             throw new UsageException($"--cancel-fraction and --bad-fraction must be within [0, 0.5], got {options.CancelFraction} and {options.BadFraction}");
-        var r = await RunAsync(options, progress: w => Console.Error.WriteLine($"soak: window at {w.StartS,6:F0} s: {w.Requests} requests, {w.Tokens} tokens, chunk gap p99 {w.ItlP99Ms:F1} ms, working sets {string.Join(" ", w.WorkingSetMb.Select(m => m?.ToString("F0") ?? "-"))} MB"));
+        var r = await RunAsync(options, progress: w => Console.Error.WriteLine($"soak: window at {w.StartS,6:F0} s: {w.Requests} requests, {w.Tokens} tokens, chunk gap p99 {w.ItlP99Ms:F1} ms, working sets {Row(w.WorkingSetMb)} MB, GC live {Row(w.GcLiveMb)}, GC committed {Row(w.GcCommittedMb)} MB"));
         Console.Out.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
         return r.Errors == 0 ? 0 : 1;
     }
+
+    static string Row(IReadOnlyList<double?>? mb) => mb is null ? "-" : string.Join(" ", mb.Select(m => m?.ToString("F0") ?? "-"));
 
     sealed class Tally
     {
@@ -109,8 +116,10 @@ public static class BenchSoakCommand
                 double at = sw.Elapsed.TotalSeconds;
                 await Load(o, clients, http, span, t, ct);
                 var gaps = t.Gaps.Order().ToArray();
-                var memory = (await Sample(probe, o.MetricsUrls)).Select(p => p.WorkingSetBytes is { } b ? Math.Round(b / 1e6, 1) : (double?)null).ToArray();
-                var w = new SoakWindow(Math.Round(at, 1), t.Requests, t.Tokens, Math.Round(Percentile(gaps, 0.99), 2), Math.Round(Percentile(gaps, 0.5), 2), memory);
+                var samples = await Sample(probe, o.MetricsUrls);
+                static double?[] Mb(IEnumerable<double?> bytes) => bytes.Select(b => b is { } v ? Math.Round(v / 1e6, 1) : (double?)null).ToArray();
+                var w = new SoakWindow(Math.Round(at, 1), t.Requests, t.Tokens, Math.Round(Percentile(gaps, 0.99), 2), Math.Round(Percentile(gaps, 0.5), 2),
+                    Mb(samples.Select(p => p.WorkingSetBytes)), Mb(samples.Select(p => p.GcLiveBytes)), Mb(samples.Select(p => p.GcCommittedBytes)));
                 windows.Add(w);
                 progress?.Invoke(w);
                 Add(total, t);
@@ -266,7 +275,7 @@ public static class BenchSoakCommand
                 return null;
             }
             list.Add(new ProcessSample(u.ToString(), Value("process_working_set_bytes"), Value("dotnet_total_memory_bytes"),
-                Value("sealion_threadpool_queue_length"), Value("sealion_threadpool_threads")));
+                Value("sealion_threadpool_queue_length"), Value("sealion_threadpool_threads"), Value("sealion_gc_live_bytes"), Value("sealion_gc_committed_bytes")));
         }
         return list;
     }
