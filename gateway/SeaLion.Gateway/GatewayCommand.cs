@@ -15,9 +15,9 @@ public static class GatewayCommand
     public const string Usage = """
         --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
         [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]
-        [--tls-cert PEM --tls-key PEM] [--max-connections 10000] [--request-headers-timeout-s 10]
+        [--tls-cert PEM --tls-key PEM] [--cluster-tls-cert PEM --cluster-tls-key PEM --cluster-tls-ca PEM] [--max-connections 10000] [--request-headers-timeout-s 10]
         [--keep-alive-timeout-s 130] [--max-request-headers-kb 32] [--min-request-body-bytes-per-s 240]: the gateway
-        of a multi-process cluster (keys from FILE and from the cluster's Redis; TLS and connection limits: docs/security.md)
+        of a multi-process cluster (keys from FILE and from the cluster's Redis; TLS, mutual TLS to the silos and connection limits: docs/security.md)
         """;
 
     public static int Run(CliArgs a)
@@ -32,14 +32,16 @@ public static class GatewayCommand
         int budget = a.Int("failover-budget-s", 45, 1, 3600);
         var limits = TransportArgs.ReadLimits(a);
         var tls = TransportArgs.ReadTls(a);
+        var clusterTls = ClusterTls.Read(a, ClusterRole.Gateway);
         a.EnsureAllUsed();
         ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         const string name = "sea-lion-v2";
         var model = dir is null ? ModelCatalog.Embedded(name) : ModelCatalog.FromDirectory(dir, name);
         var endpoints = new GatewayEndpoints(host, grpcPort, httpPort) { Tls = tls, Limits = limits };
-        var app = GatewayHost.Build(model, redis, endpoints, auth, new FailoverOptions(TimeSpan.FromSeconds(budget)));
+        var app = GatewayHost.Build(model, redis, endpoints, auth, new FailoverOptions(TimeSpan.FromSeconds(budget)), clusterTls);
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
+            $"sealion: gateway for cluster '{redis.ClusterId}' (Redis {redis.Connection}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}" +
+            (clusterTls is null ? "" : $"\nsealion: {clusterTls.Describe}")));
         app.Run();
         return 0;
     }

@@ -124,7 +124,9 @@ public sealed class ClusterHealthCheck(ClusterLoadMonitor monitor) : IHealthChec
 /// <summary>A gateway process of a multi-process cluster: an Orleans client (Redis membership) and the gateway.</summary>
 public static class GatewayHost
 {
-    public static WebApplication Build(ModelCatalog model, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth, FailoverOptions? failover = null)
+    /// <param name="clusterTls">Mutual TLS on the client's connections to the silos (they must have it too); null: cleartext.</param>
+    public static WebApplication Build(ModelCatalog model, RedisClusterOptions redis, GatewayEndpoints endpoints, AuthOptions auth, FailoverOptions? failover = null,
+        ClusterTls? clusterTls = null)
     {
         var builder = WebApplication.CreateBuilder();
         builder.AddSeaLionGateway(endpoints, model, auth, failover);
@@ -133,6 +135,7 @@ public static class GatewayHost
             c.Configure<ClusterOptions>(o => { o.ClusterId = redis.ClusterId; o.ServiceId = redis.ServiceId; });
             c.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis.Connection));
             c.AddActivityPropagation();   // the trace context of each API request flows into its grain calls
+            ClusterTls.Apply(c, clusterTls);
         });
         return builder.Build().MapSeaLionGateway();
     }

@@ -28,6 +28,8 @@ public sealed record AllInOneOptions
     /// <summary>Both gateway ports over TLS from these PEM files (reloaded when they change); null: cleartext.</summary>
     public SeaLion.Gateway.Transport.TlsFiles? Tls { get; init; }
     public SeaLion.Gateway.Transport.ConnectionLimits Limits { get; init; } = SeaLion.Gateway.Transport.ConnectionLimits.Default;
+    /// <summary>Mutual TLS on the silo's Orleans ports (silo and client gateway); null: cleartext.</summary>
+    public ClusterTls? ClusterTls { get; init; }
     /// <summary>API keys, or keyless. Programmatic hosts (tests, benchmarks) default to keyless; the CLI never does.</summary>
     public SeaLion.Gateway.Auth.AuthOptions Auth { get; init; } = SeaLion.Gateway.Auth.AuthOptions.Anonymous;
 }
@@ -49,10 +51,13 @@ public static class AllInOneHost
             var endpoints = new GatewayEndpoints(o.Host, o.GrpcPort, o.HttpPort) { Tls = o.Tls, Limits = o.Limits };
             builder.AddSeaLionGateway(endpoints,
                 new ModelCatalog(o.ModelName, host.Tokenizer, host.Template, host.Config.MaxPositions, host.Config.VocabSize), o.Auth);
-            builder.UseOrleans(silo => silo
-                .UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
-                .AddMemoryGrainStorage(SessionGrain.Storage)
-                .AddSeaLionSilo(_ => host));
+            builder.UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(o.SiloPort, o.OrleansGatewayPort)
+                    .AddMemoryGrainStorage(SessionGrain.Storage)
+                    .AddSeaLionSilo(_ => host);
+                ClusterTls.Apply(silo, o.ClusterTls);
+            });
             builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(60));   // 30 s drain, then Orleans
             return builder.Build().MapSeaLionGateway();
         }

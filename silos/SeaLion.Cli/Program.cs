@@ -46,17 +46,17 @@ const string Usage = """
                      compile time of a 20-property schema (JSON)
       serve          [--model DIR] [--host 127.0.0.1] [--grpc-port 50051] [--http-port 8080] [--dtype bf16|fp32]
                      [--threads N] [--tp N] [--kv-cache-mb N | --gpu-memory-utilization F] [--engine torch|sim]
-                     [--sim-time-scale S] [--api-keys FILE | --no-auth] [TRANSPORT]: all-in-one cluster (Orleans silo + gRPC and
+                     [--sim-time-scale S] [--api-keys FILE | --no-auth] [TRANSPORT] [CLUSTER-TLS]: all-in-one cluster (Orleans silo + gRPC and
                      OpenAI REST gateway)
       silo           --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--advertise-address IP (with --host 0.0.0.0: the address others dial, e.g. the pod IP)]
                      [--silo-port 11111] [--gateway-port 30000] [--http-port 9090] [--engine torch|sim]
                      [--sim-time-scale S] [--kv-cache-mb N | --gpu-memory-utilization F] [--dtype bf16|fp32]
-                     [--threads N] [--tp N] [--drain-timeout-s 30]: one silo of a multi-process cluster (Redis membership and session
+                     [--threads N] [--tp N] [--drain-timeout-s 30] [CLUSTER-TLS]: one silo of a multi-process cluster (Redis membership and session
                      storage); SIGTERM drains it
       gateway        --redis HOST:PORT [--model DIR] [--cluster-id sealion] [--service-id sealion] [--host 127.0.0.1]
                      [--grpc-port 50051] [--http-port 8080] [--api-keys FILE | --no-auth] [--failover-budget-s 45]
-                     [TRANSPORT]: the gateway of a multi-process cluster (keys from FILE and from the cluster's Redis); a
+                     [TRANSPORT] [CLUSTER-TLS]: the gateway of a multi-process cluster (keys from FILE and from the cluster's Redis); a
                      stream cut by a lost silo is resumed elsewhere for up to the budget after the cut
       apikey         [--tenant default] [--role user|admin] [--rpm N] [--tpm N] [--streams N] (--out FILE | --redis HOST:PORT
                      [--cluster-id sealion]): makes an API key, prints it once, stores its SHA-256 hash
@@ -69,6 +69,10 @@ const string Usage = """
     TRANSPORT (serve, gateway): [--tls-cert PEM --tls-key PEM] (both ports over TLS; the files are reloaded when they
     change) [--max-connections 10000] (per port) [--request-headers-timeout-s 10] [--keep-alive-timeout-s 130]
     [--max-request-headers-kb 32] [--min-request-body-bytes-per-s 240] (0: off); see docs/security.md.
+
+    CLUSTER-TLS (serve, silo, gateway): [--cluster-tls-cert PEM --cluster-tls-key PEM --cluster-tls-ca PEM] (all three
+    or none): mutual TLS on Orleans' own connections, silo to silo and gateway to silo; every process presents its
+    certificate and accepts only peers whose certificates chain to the CA bundle; see docs/security.md.
 
     Without --model, verbs use the embedded default: the tiny config with random weights and the real
     Llama 3 tokenizer, generated on first use under $SEALION_HOME (default ~/.cache/sealion).

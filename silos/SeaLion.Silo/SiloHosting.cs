@@ -109,6 +109,8 @@ public sealed record SiloHostOptions
     public double SimulatedTimeScale { get; init; } = 1.0;
     /// <summary>On SIGTERM, how long to let running requests finish before the silo leaves the cluster.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Mutual TLS on the silo port and the client gateway port (and on the connections this silo opens); null: cleartext.</summary>
+    public ClusterTls? ClusterTls { get; init; }
 }
 
 /// <summary>
@@ -127,10 +129,13 @@ public static class SiloHost
         var advertised = IPAddress.Parse(o.Advertise ?? o.Host);
         builder.WebHost.ConfigureKestrel(k => k.Listen(ip, o.HttpPort, l => l.Protocols = HttpProtocols.Http1));
         var engineOptions = o.Engine with { MetricsName = o.Engine.MetricsName ?? $"engine-{o.SiloPort}" };
-        builder.UseOrleans(silo => silo
-            .ConfigureEndpoints(advertised, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: ip.Equals(IPAddress.Any))
-            .UseRedis(o.Redis)
-            .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale), o.DrainTimeout));
+        builder.UseOrleans(silo =>
+        {
+            silo.ConfigureEndpoints(advertised, o.SiloPort, o.OrleansGatewayPort, listenOnAnyHostAddress: ip.Equals(IPAddress.Any))
+                .UseRedis(o.Redis)
+                .AddSeaLionSilo(_ => EngineHost.Create(o.ModelDir, o.ModelName, o.Model, engineOptions, o.Simulated, o.SimulatedTimeScale), o.DrainTimeout);
+            ClusterTls.Apply(silo, o.ClusterTls);
+        });
         // The drain runs inside the stop; Orleans' own graceful stop gets its usual time after it.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = o.DrainTimeout + TimeSpan.FromSeconds(30));
         var app = builder.Build();

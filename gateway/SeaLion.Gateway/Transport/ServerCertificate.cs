@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using SeaLion.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -25,8 +26,6 @@ public sealed record TlsFiles(string CertPath, string KeyPath)
 /// </summary>
 public sealed class ServerCertificate
 {
-    const string ServerAuthOid = "1.3.6.1.5.5.7.3.1", RsaOid = "1.2.840.113549.1.1.1", EcOid = "1.2.840.10045.2.1";
-
     sealed record Loaded(X509Certificate2 Leaf, SslStreamCertificateContext Context);
 
     readonly TlsFiles _files;
@@ -74,13 +73,8 @@ public sealed class ServerCertificate
         return new Refresh(true, null);
     }
 
-    static (byte[] Cert, byte[] Key) Read(TlsFiles files) => (ReadFile("--tls-cert", files.CertPath), ReadFile("--tls-key", files.KeyPath));
-
-    static byte[] ReadFile(string flag, string path)
-    {
-        try { return File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InvalidDataException($"{flag} {path}: cannot be read: {e.Message}", e); }
-    }
+    static (byte[] Cert, byte[] Key) Read(TlsFiles files) =>
+        (PemCertificate.ReadFile("--tls-cert", files.CertPath), PemCertificate.ReadFile("--tls-key", files.KeyPath));
 
     static byte[] Stamp(byte[] cert, byte[] key)
     {
@@ -92,51 +86,8 @@ public sealed class ServerCertificate
 
     static Loaded Build(TlsFiles files, byte[] certBytes, byte[] keyBytes)
     {
-        string certPath = files.CertPath, keyPath = files.KeyPath;
-        var chain = new X509Certificate2Collection();
-        try { chain.ImportFromPem(System.Text.Encoding.ASCII.GetString(certBytes)); }
-        catch (CryptographicException e) { throw new InvalidDataException($"--tls-cert {certPath}: the PEM block is not a valid certificate: {e.Message}", e); }
-        if (chain.Count == 0) throw new InvalidDataException($"--tls-cert {certPath}: no readable PEM certificate in it (expected a '-----BEGIN CERTIFICATE-----' block of base64)");
-        var leaf = chain[0];
-        if (DateTime.UtcNow > leaf.NotAfter.ToUniversalTime())
-            throw new InvalidDataException($"--tls-cert {certPath}: the certificate ({leaf.Subject}) expired on {leaf.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC");
-        if (leaf.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is { } eku && !eku.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == ServerAuthOid))
-            throw new InvalidDataException($"--tls-cert {certPath}: the certificate ({leaf.Subject}) is not for server authentication (its extended key usage lacks serverAuth, {ServerAuthOid})");
-
-        var withKey = AttachKey(files, leaf, System.Text.Encoding.ASCII.GetString(keyBytes));
-        var intermediates = new X509Certificate2Collection();
-        for (int i = 1; i < chain.Count; i++) intermediates.Add(chain[i]);
-        return new Loaded(withKey, SslStreamCertificateContext.Create(withKey, intermediates, offline: true));
-    }
-
-    static X509Certificate2 AttachKey(TlsFiles files, X509Certificate2 leaf, string keyPem)
-    {
-        string algorithm = leaf.GetKeyAlgorithm();
-        using AsymmetricAlgorithm key = algorithm switch
-        {
-            RsaOid => RSA.Create(),
-            EcOid => ECDsa.Create(),
-            _ => throw new InvalidDataException($"--tls-cert {files.CertPath}: the certificate's key algorithm ({algorithm}) is not supported: use RSA or ECDSA"),
-        };
-        string kind = key is RSA ? "RSA" : "EC";
-        if (keyPem.Contains("-----BEGIN ENCRYPTED PRIVATE KEY-----", StringComparison.Ordinal))
-            throw new InvalidDataException($"--tls-key {files.KeyPath}: the private key is encrypted; give it unencrypted (e.g. 'openssl pkey -in KEY -out PLAIN'), readable only by the gateway's user");
-        try { key.ImportFromPem(keyPem); }
-        catch (ArgumentException e)   // no PEM key block at all
-        {
-            throw new InvalidDataException($"--tls-key {files.KeyPath}: no {kind} private key in it, as the certificate in --tls-cert {files.CertPath} needs " +
-                "(expected an unencrypted PEM 'PRIVATE KEY', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY' block)", e);
-        }
-        catch (CryptographicException e)   // a key block, of another algorithm or damaged
-        {
-            throw new InvalidDataException($"--tls-key {files.KeyPath}: no {kind} private key in it, as the certificate in --tls-cert {files.CertPath} needs " +
-                $"(the key block there does not read as one: {e.Message})", e);
-        }
-        try { return key is RSA rsa ? leaf.CopyWithPrivateKey(rsa) : leaf.CopyWithPrivateKey((ECDsa)key); }
-        catch (Exception e) when (e is ArgumentException or CryptographicException)
-        {
-            throw new InvalidDataException($"--tls-key {files.KeyPath} does not match the certificate in --tls-cert {files.CertPath} ({leaf.Subject}): it is the private key of another certificate", e);
-        }
+        var (leaf, intermediates) = PemCertificate.Load(("--tls-cert", files.CertPath, certBytes), ("--tls-key", files.KeyPath, keyBytes), PemCertificate.ServerAuth);
+        return new Loaded(leaf, SslStreamCertificateContext.Create(leaf, intermediates, offline: true));
     }
 }
 

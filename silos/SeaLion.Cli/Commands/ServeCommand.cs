@@ -52,17 +52,18 @@ internal static class ServeCommand
         var (auth, authText) = AuthArgs.Read(a, redis: null, devKeyByDefault: true);
         var limits = TransportArgs.ReadLimits(a);
         var tls = TransportArgs.ReadTls(a);   // before the model loads: a bad certificate stops the start at once
+        var clusterTls = ClusterTls.Read(a, ClusterRole.Silo);
         a.EnsureAllUsed();
         ServerArgs.Distinct(("grpc-port", grpcPort), ("http-port", httpPort));
         var app = AllInOneHost.Build(new AllInOneOptions
         {
             ModelDir = dir, Host = host, GrpcPort = grpcPort, HttpPort = httpPort, Model = options,
             Engine = engine.Options with { MetricsName = "engine-0" }, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale, Auth = auth,
-            Tls = tls, Limits = limits,
+            Tls = tls, Limits = limits, ClusterTls = clusterTls,
         });
         var endpoints = new GatewayEndpoints(host, grpcPort, httpPort) { Tls = tls };
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: serving {dir} ({engine.Describe}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}"));
+            $"sealion: serving {dir} ({engine.Describe}) — {endpoints.Describe}, health and metrics on /healthz, /metrics; Ctrl-C stops\nsealion: {authText}" + (clusterTls is null ? "" : $"\nsealion: {clusterTls.Describe}")));
         app.Run();
         return 0;
     }
@@ -75,16 +76,18 @@ internal static class ServeCommand
         int siloPort = a.Int("silo-port", 11111, 1, 65535), gatewayPort = a.Int("gateway-port", 30000, 1, 65535), httpPort = a.Int("http-port", 9090, 1, 65535);
         int drain = a.Int("drain-timeout-s", 30, 0, 3600);
         var engine = ReadEngine(a);
+        var clusterTls = ClusterTls.Read(a, ClusterRole.Silo);   // before the model loads
         a.EnsureAllUsed();
         ServerArgs.Distinct(("silo-port", siloPort), ("gateway-port", gatewayPort), ("http-port", httpPort));
         var app = SiloHost.Build(new SiloHostOptions
         {
             ModelDir = dir, Redis = redis, Host = host, Advertise = advertise, SiloPort = siloPort, OrleansGatewayPort = gatewayPort, HttpPort = httpPort,
             Model = options, Engine = engine.Options, Simulated = engine.Simulated, SimulatedTimeScale = engine.TimeScale,
-            DrainTimeout = TimeSpan.FromSeconds(drain),
+            DrainTimeout = TimeSpan.FromSeconds(drain), ClusterTls = clusterTls,
         });
         app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-            $"sealion: silo on {advertise ?? host}:{siloPort} (listening on {host}; client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops"));
+            $"sealion: silo on {advertise ?? host}:{siloPort} (listening on {host}; client gateway {gatewayPort}) serving {dir} ({engine.Describe}), cluster '{redis.ClusterId}' in Redis {redis.Connection}; health and metrics on http://{host}:{httpPort}; Ctrl-C stops" +
+            (clusterTls is null ? "" : $"\nsealion: {clusterTls.Describe}")));
         app.Run();
         return 0;
     }
