@@ -121,6 +121,14 @@ public sealed unsafe class QuantizedKernelOracleTests
                                 $"{isa}: row {r0 + r}, output {j}: {batch[r * n + j]} in a batch of {size}, {c[(r0 + r) * n + j]} in the batch of {m}");
                 }
             }
+            // The AVX2 path's floats are the AVX-512 path's, bitwise: the same integer lanes, scaled and summed in the same order.
+            if (isa != QuantIsa.Avx512 && QuantizedGemm.Detected == QuantIsa.Avx512)
+            {
+                var wide = new float[m * n];
+                fixed (float* wp = wide) QuantizedGemm.Multiply(o, m, matrix, wp, n, 0, QuantIsa.Avx512);
+                for (int i = 0; i < m * n; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(wide[i]) == BitConverter.SingleToInt32Bits(c[i]), $"{format} k={k}: row {i / n}, output {i % n}: {c[i]} on {isa}, {wide[i]} on AVX-512");
+            }
             var dot = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)Cpu($"ggml_vec_dot_{ggmlName}_{actType}");
             fixed (byte* w = stored)
                 for (int r = 0; r < m; r++)

@@ -77,15 +77,15 @@ internal static unsafe partial class QuantizedGemm
     {
         switch (f, rows)
         {
-            case (QuantFormat.Q4_K, 4): Q4KAvx2<R4, Four>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q4_K, 2): Q4KAvx2<R2, Four>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q4_K, _): Q4KAvx2<R1, Four>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, 4): Q4KAvx2<R4, Five>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, 2): Q4KAvx2<R2, Five>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, _): Q4KAvx2<R1, Five>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, 4): Q6KAvx2<R4>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, 2): Q6KAvx2<R2>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, _): Q6KAvx2<R1>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q4_K, 4): KQuantAvx2<R4, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q4_K, 2): KQuantAvx2<R2, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q4_K, _): KQuantAvx2<R1, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q5_K, 4): KQuantAvx2<R4, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q5_K, 2): KQuantAvx2<R2, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q5_K, _): KQuantAvx2<R1, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q6_K, 4): KQuantAvx2<R4, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q6_K, 2): KQuantAvx2<R2, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
+            case (QuantFormat.Q6_K, _): KQuantAvx2<R1, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
             case (QuantFormat.Q8_0, 4): Q80Avx2<R4>(w, blocks, x, xs, k, c, ldc); break;
             case (QuantFormat.Q8_0, 2): Q80Avx2<R2>(w, blocks, x, xs, k, c, ldc); break;
             case (QuantFormat.Q8_0, _): Q80Avx2<R1>(w, blocks, x, xs, k, c, ldc); break;
@@ -101,7 +101,19 @@ internal static unsafe partial class QuantizedGemm
     static Vector256<int> Dot(Vector256<byte> w, byte* x, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w, Vector256.Load((sbyte*)x)), scales);
 
-    /// <summary>Two halves' scaled products for one activation row: values at <paramref name="x"/> and 64 bytes on.</summary>
+    /// <summary>
+    /// Σ of the 16 lanes (<paramref name="lo"/>, <paramref name="hi"/>) minus Σ of the 8 <paramref name="offsets"/>, in
+    /// one fixed order: the AVX-512 path (a zmm's halves) and the AVX2 one (two ymm accumulators) give the same float.
+    /// </summary>
+    static float Total(Vector256<float> lo, Vector256<float> hi, Vector256<float> offsets) => Sum8(lo + hi) - Sum8(offsets);
+
+    static float Sum8(Vector256<float> v)
+    {
+        var t = v.GetLower() + v.GetUpper();
+        return t[0] + t[2] + (t[1] + t[3]);
+    }
+
+    /// <summary>One 32-byte half of a K-quant block for one activation row: acc + Σ scale · q · x, the lanes as the AVX-512 path's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> Dot2(Vector256<int> acc, byte* x, Vector256<byte> lo, Vector256<short> slo, Vector256<byte> hi, Vector256<short> shi) =>
         acc + Dot(lo, x, slo) + Dot(hi, x + 64, shi);
@@ -115,135 +127,166 @@ internal static unsafe partial class QuantizedGemm
     static Vector256<byte> FifthBit(Vector256<byte> qh, int bit) =>
         Vector256.AndNot(Vector256.Create((byte)0x10), Vector256.Equals(qh & Vector256.Create((byte)(1 << bit)), Vector256<byte>.Zero));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q4KAvx2<TRows, TBits>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows where TBits : struct, IBits
-    {
-        int rows = TRows.Count;
-        int meta = TBits.HasFifthBit ? 160 : 128, stride = TBits.HasFifthBit ? 184 : 152;
-        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, m0 = default, m1 = default, m2 = default, m3 = default;
-        var low = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++, w += stride)
-        {
-            var sc = Doubled(Avx2.ConvertToVector256Int32(w + meta));   // lane j: sub-block j's scale
-            var mins = Doubled(Avx2.ConvertToVector256Int32(w + meta + 8)).AsInt16();   // int16 lane i: sub-block i / 2's min
-            byte* xb = x + (long)b * Q8KBytes;
-            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int g = 0; g < 4; g++)
-            {
-                // 32 bytes: the low nibbles are sub-block h (values 32h..), the high ones sub-block h + 2.
-                int h = (g & 1) + 4 * (g >> 1);
-                var q = Vector256.Load(w + 32 * g);
-                var lo = q & low;
-                var hi = Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low;
-                if (TBits.HasFifthBit)
-                {
-                    var qh = Vector256.Load(w + 128);
-                    lo |= FifthBit(qh, h);
-                    hi |= FifthBit(qh, h + 2);
-                }
-                var slo = Avx2.PermuteVar8x32(sc, Vector256.Create(h)).AsInt16();
-                var shi = Avx2.PermuteVar8x32(sc, Vector256.Create(h + 2)).AsInt16();
-                byte* xh = xb + 4 + 32 * h;
-                p0 = Dot2(p0, xh, lo, slo, hi, shi);
-                if (rows > 1) p1 = Dot2(p1, xh + xs, lo, slo, hi, shi);
-                if (rows > 2) { p2 = Dot2(p2, xh + 2 * xs, lo, slo, hi, shi); p3 = Dot2(p3, xh + 3 * xs, lo, slo, hi, shi); }
-            }
-            float d = *(float*)(w + meta + 16), dmin = *(float*)(w + meta + 20);
-            f0 = Scaled(f0, p0, xb, d); m0 = Offsets(m0, xb, dmin, mins);
-            if (rows > 1) { f1 = Scaled(f1, p1, xb + xs, d); m1 = Offsets(m1, xb + xs, dmin, mins); }
-            if (rows > 2)
-            {
-                f2 = Scaled(f2, p2, xb + 2 * xs, d); m2 = Offsets(m2, xb + 2 * xs, dmin, mins);
-                f3 = Scaled(f3, p3, xb + 3 * xs, d); m3 = Offsets(m3, xb + 3 * xs, dmin, mins);
-            }
-        }
-        FinishAvx2<TRows>(c, ldc, f0 - m0, f1 - m1, f2 - m2, f3 - m3);
-    }
-
+    /// <summary>
+    /// The 32 values of half <c>h + 2 · hi</c> of a Q4_K / Q5_K block (values 32h.., one sub-block), g = the 32 bytes read,
+    /// and its scale in every int16 lane.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void FinishAvx2<TRows>(float* c, int ldc, Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3) where TRows : struct, IRows
+    static (Vector256<byte> Lo, Vector256<short> SLo, Vector256<byte> Hi, Vector256<short> SHi) Q4Halves<TBits>(byte* w, int g, Vector256<int> sc) where TBits : struct, IBits
     {
-        c[0] = Vector256.Sum(r0);
-        if (TRows.Count > 1) c[ldc] = Vector256.Sum(r1);
-        if (TRows.Count > 2) { c[2 * ldc] = Vector256.Sum(r2); c[3 * ldc] = Vector256.Sum(r3); }
+        // The low nibbles of bytes 32g.. are half h (values 32h..), the high ones half h + 2.
+        int h = (g & 1) + 4 * (g >> 1);
+        var low = Vector256.Create((byte)0x0F);
+        var q = Vector256.Load(w + 32 * g);
+        var lo = q & low;
+        var hi = Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low;
+        if (TBits.HasFifthBit)
+        {
+            var qh = Vector256.Load(w + 128);
+            lo |= FifthBit(qh, h);
+            hi |= FifthBit(qh, h + 2);
+        }
+        return (lo, Avx2.PermuteVar8x32(sc, Vector256.Create(h)).AsInt16(), hi, Avx2.PermuteVar8x32(sc, Vector256.Create(h + 2)).AsInt16());
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q6KAvx2<TRows>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows
+    /// <summary>The same for Q6_K: half h holds sub-blocks 2h and 2h + 1 of 16 (one scale per 128-bit lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector256<byte> Lo, Vector256<short> SLo, Vector256<byte> Hi, Vector256<short> SHi) Q6Halves(byte* w, int g, Vector256<int> sc0, Vector256<int> sc1)
     {
-        int rows = TRows.Count;
-        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default, m0 = default, m1 = default, m2 = default, m3 = default;
+        // The high two bits of value 64t + i sit at bits 2t of byte 128 + i: those of bytes 32g.. at 128 + 32 (g % 2).
         var low = Vector256.Create((byte)0x0F);
         var high = Vector256.Create((byte)0x30);
-        var pair = Vector256.Create(0, 0, 0, 0, 1, 1, 1, 1);   // a half's two sub-blocks of 16, one per 128-bit lane
-        for (int b = 0; b < blocks; b++, w += 212)
-        {
-            var sc0 = Doubled(Avx2.ConvertToVector256Int32((sbyte*)(w + 192)));   // lane j: sub-block j's scale, j < 8
-            var sc1 = Doubled(Avx2.ConvertToVector256Int32((sbyte*)(w + 200)));   // sub-block 8 + j's
-            var sc16 = Avx2.ConvertToVector256Int16((sbyte*)(w + 192));
-            byte* xb = x + (long)b * Q8KBytes;
-            Vector256<int> p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int g = 0; g < 4; g++)
-            {
-                // 32 bytes of low bits: the low nibbles are half h (values 32h.., sub-blocks 2h, 2h + 1), the high
-                // ones half h + 2; their high bits sit at bits 2t of the 32 bytes at 128 + 32 (g % 2), t the group of 64.
-                int h = (g & 1) + 4 * (g >> 1);
-                var l = Vector256.Load(w + 32 * g);
-                var hb = Vector256.Load(w + 128 + 32 * (g & 1)).AsUInt16();
-                if (g >= 2) hb = Avx2.ShiftRightLogical(hb, 4);
-                var lo = (l & low) | (Avx2.ShiftLeftLogical(hb, 4).AsByte() & high);
-                var hi = (Avx2.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & low) | (Avx2.ShiftLeftLogical(hb, 2).AsByte() & high);
-                var sc = g < 2 ? sc0 : sc1;
-                var first = pair + Vector256.Create(2 * (g & 1));
-                var slo = Avx2.PermuteVar8x32(sc, first).AsInt16();
-                var shi = Avx2.PermuteVar8x32(sc, first + Vector256.Create(4)).AsInt16();
-                byte* xh = xb + 4 + 32 * h;
-                p0 = Dot2(p0, xh, lo, slo, hi, shi);
-                if (rows > 1) p1 = Dot2(p1, xh + xs, lo, slo, hi, shi);
-                if (rows > 2) { p2 = Dot2(p2, xh + 2 * xs, lo, slo, hi, shi); p3 = Dot2(p3, xh + 3 * xs, lo, slo, hi, shi); }
-            }
-            // The stored values are q + 32: 32 · scale · (the sums of 16) is taken off per sub-block.
-            float d = *(float*)(w + 208), d32 = 32 * d;
-            f0 = Scaled(f0, p0, xb, d); m0 = Offsets(m0, xb, d32, sc16);
-            if (rows > 1) { f1 = Scaled(f1, p1, xb + xs, d); m1 = Offsets(m1, xb + xs, d32, sc16); }
-            if (rows > 2)
-            {
-                f2 = Scaled(f2, p2, xb + 2 * xs, d); m2 = Offsets(m2, xb + 2 * xs, d32, sc16);
-                f3 = Scaled(f3, p3, xb + 3 * xs, d); m3 = Offsets(m3, xb + 3 * xs, d32, sc16);
-            }
-        }
-        FinishAvx2<TRows>(c, ldc, f0 - m0, f1 - m1, f2 - m2, f3 - m3);
+        var l = Vector256.Load(w + 32 * g);
+        var hb = Vector256.Load(w + 128 + 32 * (g & 1)).AsUInt16();
+        if (g >= 2) hb = Avx2.ShiftRightLogical(hb, 4);
+        var lo = (l & low) | (Avx2.ShiftLeftLogical(hb, 4).AsByte() & high);
+        var hi = (Avx2.ShiftRightLogical(l.AsUInt16(), 4).AsByte() & low) | (Avx2.ShiftLeftLogical(hb, 2).AsByte() & high);
+        var sc = g < 2 ? sc0 : sc1;   // lanes: sub-blocks 8 (g / 2)..
+        var first = Vector256.Create(0, 0, 0, 0, 1, 1, 1, 1) + Vector256.Create(2 * (g & 1));
+        return (lo, Avx2.PermuteVar8x32(sc, first).AsInt16(), hi, Avx2.PermuteVar8x32(sc, first + Vector256.Create(4)).AsInt16());
     }
 
-    /// <summary>acc + d · (a Q8_0 block's 32 int16 products with the widened weights).</summary>
+    /// <summary>
+    /// The K-quant tile: per block the integer products of its 32-byte halves, even ones (zmm lanes 0-7 of the AVX-512
+    /// path) and odd ones (lanes 8-15) apart, scaled into fp32 exactly as that path's lanes are.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void KQuantAvx2<TRows, TFormat>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows where TFormat : struct, IKFormat
+    {
+        int rows = TRows.Count;
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+        for (int b = 0; b < blocks; b++, w += TFormat.Stride)
+        {
+            byte* xb = x + (long)b * Q8KBytes;
+            Vector256<int> pe0 = default, pe1 = default, pe2 = default, pe3 = default, po0 = default, po1 = default, po2 = default, po3 = default;
+            var (sc0, sc1) = TFormat.Scales(w);
+            for (int j = 0; j < 2; j++)
+            {
+                var (lo, slo, hi, shi) = TFormat.Halves(w, 2 * j, sc0, sc1);
+                byte* xh = xb + 4 + 128 * j;
+                pe0 = Dot2(pe0, xh, lo, slo, hi, shi);
+                if (rows > 1) pe1 = Dot2(pe1, xh + xs, lo, slo, hi, shi);
+                if (rows > 2) { pe2 = Dot2(pe2, xh + 2 * xs, lo, slo, hi, shi); pe3 = Dot2(pe3, xh + 3 * xs, lo, slo, hi, shi); }
+                (lo, slo, hi, shi) = TFormat.Halves(w, 2 * j + 1, sc0, sc1);
+                xh += 32;
+                po0 = Dot2(po0, xh, lo, slo, hi, shi);
+                if (rows > 1) po1 = Dot2(po1, xh + xs, lo, slo, hi, shi);
+                if (rows > 2) { po2 = Dot2(po2, xh + 2 * xs, lo, slo, hi, shi); po3 = Dot2(po3, xh + 3 * xs, lo, slo, hi, shi); }
+            }
+            float d = TFormat.D(w), dOffset = TFormat.DOffset(w);
+            var factors = TFormat.OffsetFactors(w);
+            e0 = Scaled(e0, pe0, xb, d); o0 = Scaled(o0, po0, xb, d); m0 = Offsets(m0, xb, dOffset, factors);
+            if (rows > 1) { e1 = Scaled(e1, pe1, xb + xs, d); o1 = Scaled(o1, po1, xb + xs, d); m1 = Offsets(m1, xb + xs, dOffset, factors); }
+            if (rows > 2)
+            {
+                e2 = Scaled(e2, pe2, xb + 2 * xs, d); o2 = Scaled(o2, po2, xb + 2 * xs, d); m2 = Offsets(m2, xb + 2 * xs, dOffset, factors);
+                e3 = Scaled(e3, pe3, xb + 3 * xs, d); o3 = Scaled(o3, po3, xb + 3 * xs, d); m3 = Offsets(m3, xb + 3 * xs, dOffset, factors);
+            }
+        }
+        FinishAvx2<TRows>(c, ldc, e0, o0, m0, e1, o1, m1, e2, o2, m2, e3, o3, m3);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Q80Step(Vector256<float> acc, Vector256<short> w0, Vector256<short> w1, short* x, float d) =>
-        Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(w0, Vector256.Load(x)) + Avx2.MultiplyAddAdjacent(w1, Vector256.Load(x + 16))),
-            Vector256.Create(d), acc);
+    static void FinishAvx2<TRows>(float* c, int ldc, Vector256<float> e0, Vector256<float> o0, Vector256<float> m0, Vector256<float> e1, Vector256<float> o1, Vector256<float> m1,
+        Vector256<float> e2, Vector256<float> o2, Vector256<float> m2, Vector256<float> e3, Vector256<float> o3, Vector256<float> m3) where TRows : struct, IRows
+    {
+        c[0] = Total(e0, o0, m0);
+        if (TRows.Count > 1) c[ldc] = Total(e1, o1, m1);
+        if (TRows.Count > 2) { c[2 * ldc] = Total(e2, o2, m2); c[3 * ldc] = Total(e3, o3, m3); }
+    }
+
+    /// <summary>What <see cref="KQuantAvx2{TRows, TFormat}"/> reads of a block of one K-quant layout.</summary>
+    interface IKFormat
+    {
+        static abstract int Stride { get; }
+        /// <summary>The scales widened for vpermd (<see cref="Doubled"/>).</summary>
+        static abstract (Vector256<int>, Vector256<int>) Scales(byte* w);
+        static abstract (Vector256<byte>, Vector256<short>, Vector256<byte>, Vector256<short>) Halves(byte* w, int g, Vector256<int> sc0, Vector256<int> sc1);
+        /// <summary>Per int16 lane, the factor of the activation sum of 16 there, taken off times <see cref="DOffset"/>.</summary>
+        static abstract Vector256<short> OffsetFactors(byte* w);
+        static abstract float D(byte* w);
+        static abstract float DOffset(byte* w);
+    }
+
+    struct Q4KLayout<TBits> : IKFormat where TBits : struct, IBits
+    {
+        static int Meta => TBits.HasFifthBit ? 160 : 128;
+        public static int Stride => TBits.HasFifthBit ? 184 : 152;
+        public static (Vector256<int>, Vector256<int>) Scales(byte* w) => (Doubled(Avx2.ConvertToVector256Int32(w + Meta)), default);
+        public static (Vector256<byte>, Vector256<short>, Vector256<byte>, Vector256<short>) Halves(byte* w, int g, Vector256<int> sc0, Vector256<int> sc1) => Q4Halves<TBits>(w, g, sc0);
+        // Sub-block i / 2's min: its two sums of 16.
+        public static Vector256<short> OffsetFactors(byte* w) => Doubled(Avx2.ConvertToVector256Int32(w + Meta + 8)).AsInt16();
+        public static float D(byte* w) => *(float*)(w + Meta + 16);
+        public static float DOffset(byte* w) => *(float*)(w + Meta + 20);
+    }
+
+    struct Q6KLayout : IKFormat
+    {
+        public static int Stride => 212;
+        public static (Vector256<int>, Vector256<int>) Scales(byte* w) =>
+            (Doubled(Avx2.ConvertToVector256Int32((sbyte*)(w + 192))), Doubled(Avx2.ConvertToVector256Int32((sbyte*)(w + 200))));
+        public static (Vector256<byte>, Vector256<short>, Vector256<byte>, Vector256<short>) Halves(byte* w, int g, Vector256<int> sc0, Vector256<int> sc1) => Q6Halves(w, g, sc0, sc1);
+        // The stored values are q + 32: 32 · scale · (the sums of 16) is taken off per sub-block.
+        public static Vector256<short> OffsetFactors(byte* w) => Avx2.ConvertToVector256Int16((sbyte*)(w + 192));
+        public static float D(byte* w) => *(float*)(w + 208);
+        public static float DOffset(byte* w) => 32 * *(float*)(w + 208);
+    }
+
+    /// <summary>acc + d · (16 of a Q8_0 block's int16 products with the widened weights).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Q80Step(Vector256<float> acc, Vector256<short> w, short* x, float d) =>
+        Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(w, Vector256.Load(x))), Vector256.Create(d), acc);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Q80Avx2<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows
     {
         int rows = TRows.Count;
-        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
         short* xq = (short*)x;
         float* xd = (float*)(x + (long)k * 2);
         long xsShorts = xs / 2, xsFloats = xs / 4;
         for (int b = 0; b < blocks; b++, w += 36)
         {
             float dw = *(float*)w;
-            var w0 = Avx2.ConvertToVector256Int16((sbyte*)(w + 4));
-            var w1 = Avx2.ConvertToVector256Int16((sbyte*)(w + 20));
+            var w0 = Avx2.ConvertToVector256Int16((sbyte*)(w + 4));   // the AVX-512 path's lanes 0-7
+            var w1 = Avx2.ConvertToVector256Int16((sbyte*)(w + 20));   // and 8-15
             short* xr = xq + b * QK;
             float* dr = xd + b;
-            f0 = Q80Step(f0, w0, w1, xr, dw * dr[0]);
-            if (rows > 1) f1 = Q80Step(f1, w0, w1, xr + xsShorts, dw * dr[xsFloats]);
+            float d0 = dw * dr[0];
+            e0 = Q80Step(e0, w0, xr, d0); o0 = Q80Step(o0, w1, xr + 16, d0);
+            if (rows > 1)
+            {
+                float d1 = dw * dr[xsFloats];
+                e1 = Q80Step(e1, w0, xr + xsShorts, d1); o1 = Q80Step(o1, w1, xr + xsShorts + 16, d1);
+            }
             if (rows > 2)
             {
-                f2 = Q80Step(f2, w0, w1, xr + 2 * xsShorts, dw * dr[2 * xsFloats]);
-                f3 = Q80Step(f3, w0, w1, xr + 3 * xsShorts, dw * dr[3 * xsFloats]);
+                float d2 = dw * dr[2 * xsFloats], d3 = dw * dr[3 * xsFloats];
+                e2 = Q80Step(e2, w0, xr + 2 * xsShorts, d2); o2 = Q80Step(o2, w1, xr + 2 * xsShorts + 16, d2);
+                e3 = Q80Step(e3, w0, xr + 3 * xsShorts, d3); o3 = Q80Step(o3, w1, xr + 3 * xsShorts + 16, d3);
             }
         }
-        FinishAvx2<TRows>(c, ldc, f0, f1, f2, f3);
+        FinishAvx2<TRows>(c, ldc, e0, o0, default, e1, o1, default, e2, o2, default, e3, o3, default);
     }
 }

@@ -413,9 +413,9 @@ internal static unsafe partial class QuantizedGemm
     static void Finish<TRows>(float* c, int ldc, Vector512<float> f0, Vector512<float> f1, Vector512<float> f2, Vector512<float> f3,
         Vector256<float> m0, Vector256<float> m1, Vector256<float> m2, Vector256<float> m3) where TRows : struct, IRows
     {
-        c[0] = Vector512.Sum(f0) - Vector256.Sum(m0);
-        if (TRows.Count > 1) c[ldc] = Vector512.Sum(f1) - Vector256.Sum(m1);
-        if (TRows.Count > 2) { c[2 * ldc] = Vector512.Sum(f2) - Vector256.Sum(m2); c[3 * ldc] = Vector512.Sum(f3) - Vector256.Sum(m3); }
+        c[0] = Total(f0.GetLower(), f0.GetUpper(), m0);
+        if (TRows.Count > 1) c[ldc] = Total(f1.GetLower(), f1.GetUpper(), m1);
+        if (TRows.Count > 2) { c[2 * ldc] = Total(f2.GetLower(), f2.GetUpper(), m2); c[3 * ldc] = Total(f3.GetLower(), f3.GetUpper(), m3); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -478,8 +478,6 @@ internal static unsafe partial class QuantizedGemm
                 f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 3 * xsShorts))), Vector512.Create(dw * dr[3 * xsFloats]), f3);
             }
         }
-        c[0] = Vector512.Sum(f0);
-        if (rows > 1) c[ldc] = Vector512.Sum(f1);
-        if (rows > 2) { c[2 * ldc] = Vector512.Sum(f2); c[3 * ldc] = Vector512.Sum(f3); }
+        Finish<TRows>(c, ldc, f0, f1, f2, f3, default, default, default, default);
     }
 }
