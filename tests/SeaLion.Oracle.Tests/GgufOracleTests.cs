@@ -121,6 +121,39 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
         }
     }
 
+    [Theory]
+    [InlineData("Q4_K_M")]
+    [InlineData("Q5_K_M")]
+    [InlineData("Q6_K")]
+    [InlineData("Q8_0")]
+    public void Quantized_weights_give_the_same_logits_on_the_avx2_path_as_on_avx512(string type)
+    {
+        // Hosts without AVX-512BW (AMD Zen 2/3, older Intel) run the AVX2 kernels: forced here, the whole forward pass
+        // gives the AVX-512 one's logits. Bitwise, as each product is (QuantizedKernelOracleTests); agreement to float
+        // order alone would not hold: this network turns one activation rounded the other way into a 1% logit change.
+        if (QuantizedGemm.Detected != QuantIsa.Avx512)
+        {
+            output.WriteLine($"this host runs only the {QuantizedGemm.Detected} path: nothing to compare");
+            return;
+        }
+        var (_, gguf) = Model();
+        string quantized = Path.Combine(models.Root, $"model-{type}.gguf");
+        if (!File.Exists(quantized)) LlamaCpp.Quantize(gguf, quantized, type);
+        string dir = GgufModel.Describe(quantized, Path.Combine(models.Root, "cache"));
+        var wide = OurLogits(dir, Prompt);
+        float[][] narrow;
+        QuantizedGemm.Isa = QuantIsa.Avx2;
+        try { narrow = OurLogits(dir, Prompt); }
+        finally { QuantizedGemm.Isa = QuantizedGemm.Detected; }
+        for (int i = 0; i < Prompt.Length; i++)
+        {
+            int differ = Enumerable.Range(0, wide[i].Length).Count(j => BitConverter.SingleToInt32Bits(wide[i][j]) != BitConverter.SingleToInt32Bits(narrow[i][j]));
+            double diff = wide[i].Zip(narrow[i]).Max(p => Math.Abs(p.First - p.Second)), scale = wide[i].Max(Math.Abs);
+            Assert.True(differ == 0, $"{type} position {i}: {differ} AVX2 logits differ from AVX-512's, by up to {diff} (the row's largest is {scale})");
+        }
+        output.WriteLine($"{type}: AVX2 and AVX-512 logits bitwise equal at all {Prompt.Length} positions");
+    }
+
     [Fact]
     public void Bf16_values_are_the_high_halves_of_their_float32_bits_and_a_malformed_file_is_refused_by_name()
     {

@@ -8,7 +8,8 @@ namespace SeaLion.Oracle.Tests;
 /// The quantized CPU kernel against ggml's own functions, called in llama.cpp's native libraries (the ones LLamaSharp
 /// ships and runs): weights quantized by ggml's reference quantizers, activations quantized by ggml's run-time
 /// quantize_row_q8_0 / quantize_row_q8_K (ours must give the same bytes), and every dot product compared with ggml's
-/// ggml_vec_dot_* on those same quantized activations (equal up to float summation order).
+/// ggml_vec_dot_* on those same quantized activations (equal up to float summation order). Every check runs on each
+/// path this host has (AVX-512BW, and AVX2 + FMA forced on an AVX-512 host).
 /// </summary>
 public sealed unsafe class QuantizedKernelOracleTests
 {
@@ -32,15 +33,26 @@ public sealed unsafe class QuantizedKernelOracleTests
         return Enumerable.Range(0, n).Select(i => (float)((r.NextDouble() * 2 - 1) * scale * (i % 97 == 0 ? 8 : 1))).ToArray();
     }
 
+    /// <summary>The kernel's paths this host runs: AVX2 always where AVX-512BW is (a subset of it), and AVX-512BW.</summary>
+    static IEnumerable<string> HostPaths() => new[] { QuantIsa.Avx512, QuantIsa.Avx2 }.Where(isa => isa <= QuantizedGemm.Detected).Select(isa => isa.ToString());
+
+    public static TheoryData<string> Paths() => new(HostPaths());
+
+    public static TheoryData<string, string, int, string> Cases()
+    {
+        var cases = new TheoryData<string, string, int, string>();
+        foreach (var isa in HostPaths())
+            foreach (var (format, ggml, k) in new[] { ("Q8_0", "q8_0", 512), ("Q4_K", "q4_K", 512), ("Q6_K", "q6_K", 768), ("Q4_K", "q4_K", 2048), ("Q5_K", "q5_K", 1024) })
+                cases.Add(format, ggml, k, isa);
+        return cases;
+    }
+
     [Theory]
-    [InlineData("Q8_0", "q8_0", 512)]
-    [InlineData("Q4_K", "q4_K", 512)]
-    [InlineData("Q6_K", "q6_K", 768)]
-    [InlineData("Q4_K", "q4_K", 2048)]
-    [InlineData("Q5_K", "q5_K", 1024)]
-    public void Dot_products_equal_ggmls_on_the_same_quantized_activations(string formatName, string ggmlName, int k)
+    [MemberData(nameof(Cases))]
+    public void Dot_products_equal_ggmls_on_the_same_quantized_activations(string formatName, string ggmlName, int k, string path)
     {
         var format = Enum.Parse<QuantFormat>(formatName);
+        var isa = Enum.Parse<QuantIsa>(path);
         const int n = 37, m = 7;   // 7 activation rows: tiles of 4, 2 and 1
         var type = Enum.Parse<GgmlType>(format.ToString());
         var (bs, bb) = GgmlTypes.Layout(type);
@@ -56,6 +68,8 @@ public sealed unsafe class QuantizedKernelOracleTests
 
         // Activations: ours and ggml's run-time quantization give the same bytes.
         var x = Random(m * k, 2, 1.5f);
+        // The last row is all ties: each block's first value -127 makes the scale 1 and the rest are halves (rounded to even).
+        for (int i = 0; i < k; i++) x[(m - 1) * k + i] = i % 32 == 0 ? -127 : (i % 255 - 127) * 0.5f;
         bool kQuant = format != QuantFormat.Q8_0;
         var actType = kQuant ? "q8_K" : "q8_0";
         int actBlock = kQuant ? 256 : 32, actBytes = kQuant ? QuantizedGemm.Q8KBytes : 34;
@@ -70,8 +84,8 @@ public sealed unsafe class QuantizedKernelOracleTests
             for (int r = 0; r < m; r++)
             {
                 quantizeAct(xs + (long)r * k, t + r * (k / actBlock) * actBytes, k);
-                if (kQuant) QuantizedGemm.QuantizeQ8K(xs + (long)r * k, k, o + r * ourRow);
-                else QuantizedGemm.QuantizeQ8_0(xs + (long)r * k, k, o + r * ourRow);
+                if (kQuant) QuantizedGemm.QuantizeQ8K(xs + (long)r * k, k, o + r * ourRow, isa);
+                else QuantizedGemm.QuantizeQ8_0(xs + (long)r * k, k, o + r * ourRow, isa);
             }
             for (int r = 0; r < m; r++)
                 for (int b = 0; b < k / actBlock; b++)
@@ -92,13 +106,28 @@ public sealed unsafe class QuantizedKernelOracleTests
             // The product, against ggml_vec_dot on the same quantized activations.
             using var matrix = QuantizedGemm.Repack(format, stored, n, k, 0, k);
             var c = new float[m * n];
-            fixed (float* cp = c) QuantizedGemm.Multiply(o, m, matrix, cp, n, 0);
-            // Each row alone gives bitwise the result it gets in the batch of 7 (tiles of 4, 2 and 1).
-            var alone = new float[n];
-            for (int r = 0; r < m; r++)
+            fixed (float* cp = c) QuantizedGemm.Multiply(o, m, matrix, cp, n, 0, isa);
+            // Each row gives bitwise the result it gets in the batch of 7 (tiles of 4, 2 and 1) alone and in batches of
+            // 2 to 5 (whichever tile it lands in).
+            foreach (int size in new[] { 1, 2, 3, 4, 5 })
             {
-                fixed (float* ap = alone) QuantizedGemm.Multiply(o + r * ourRow, 1, matrix, ap, n, 0);
-                for (int j = 0; j < n; j++) Assert.Equal(BitConverter.SingleToInt32Bits(c[r * n + j]), BitConverter.SingleToInt32Bits(alone[j]));
+                var batch = new float[size * n];
+                for (int r0 = 0; r0 + size <= m; r0 += size)
+                {
+                    fixed (float* bp = batch) QuantizedGemm.Multiply(o + r0 * ourRow, size, matrix, bp, n, 0, isa);
+                    for (int r = 0; r < size; r++)
+                        for (int j = 0; j < n; j++)
+                            Assert.True(BitConverter.SingleToInt32Bits(c[(r0 + r) * n + j]) == BitConverter.SingleToInt32Bits(batch[r * n + j]),
+                                $"{isa}: row {r0 + r}, output {j}: {batch[r * n + j]} in a batch of {size}, {c[(r0 + r) * n + j]} in the batch of {m}");
+                }
+            }
+            // The AVX2 path's floats are the AVX-512 path's, bitwise: the same integer lanes, scaled and summed in the same order.
+            if (isa != QuantIsa.Avx512 && QuantizedGemm.Detected == QuantIsa.Avx512)
+            {
+                var wide = new float[m * n];
+                fixed (float* wp = wide) QuantizedGemm.Multiply(o, m, matrix, wp, n, 0, QuantIsa.Avx512);
+                for (int i = 0; i < m * n; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(wide[i]) == BitConverter.SingleToInt32Bits(c[i]), $"{format} k={k}: row {i / n}, output {i % n}: {c[i]} on {isa}, {wide[i]} on AVX-512");
             }
             var dot = (delegate* unmanaged<int, float*, nuint, byte*, nuint, byte*, nuint, int, void>)Cpu($"ggml_vec_dot_{ggmlName}_{actType}");
             fixed (byte* w = stored)
@@ -108,14 +137,16 @@ public sealed unsafe class QuantizedKernelOracleTests
                         float s;
                         dot(k, &s, 0, w + j * rowBytes, 0, t + r * (k / actBlock) * actBytes, 0, 1);
                         float got = c[r * n + j];
-                        Assert.True(Math.Abs(got - s) <= 2e-5f * (1 + Math.Abs(s)) + 1e-6f * k, $"{format} k={k}: row {r}, output {j}: {got} vs ggml's {s}");
+                        Assert.True(Math.Abs(got - s) <= 2e-5f * (1 + Math.Abs(s)) + 1e-6f * k, $"{format} {isa} k={k}: row {r}, output {j}: {got} vs ggml's {s}");
                     }
         }
     }
 
-    [Fact]
-    public void A_column_range_of_the_rows_is_the_same_product_as_those_columns_alone()
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void A_column_range_of_the_rows_is_the_same_product_as_those_columns_alone(string path)
     {
+        var isa = Enum.Parse<QuantIsa>(path);
         // Row-parallel ranks take input columns of a quantized weight: the slice must be the same blocks.
         const int n = 5, k = 1024;
         var weights = Random(n * k, 3, 0.05f);
@@ -141,8 +172,8 @@ public sealed unsafe class QuantizedKernelOracleTests
             fixed (byte* a = act)
             fixed (float* cp = c)
             {
-                QuantizedGemm.QuantizeQ8K(xp, 512, a);
-                QuantizedGemm.Multiply(a, 1, half, cp, n, 0);
+                QuantizedGemm.QuantizeQ8K(xp, 512, a, isa);
+                QuantizedGemm.Multiply(a, 1, half, cp, n, 0, isa);
             }
             for (int r = 0; r < n; r++)
                 Assert.True(Math.Abs(c[r] - full[r * k + 512 + j]) <= 1e-6f * (1 + Math.Abs(full[r * k + 512 + j])), $"row {r}, column {512 + j}: {c[r]} vs {full[r * k + 512 + j]}");

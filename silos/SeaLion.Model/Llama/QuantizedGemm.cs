@@ -57,13 +57,14 @@ internal sealed unsafe class QuantizedMatrix : IDisposable
 /// one chain over the row's blocks in order, whatever M is: a row's result does not depend on its batch.
 /// </para>
 /// </summary>
-internal static unsafe class QuantizedGemm
+internal static unsafe partial class QuantizedGemm
 {
     public const int QK = 32, QKK = 256;
     /// <summary>ggml's block_q8_K: fp32 d, 256 int8, 16 int16 sums of 16.</summary>
     public const int Q8KBytes = 4 + QKK + QKK / 16 * 2;
 
-    public static bool IsSupported => Avx512BW.IsSupported;
+    /// <summary>Whether this host runs the kernel (<see cref="Isa"/>): AVX-512BW, else AVX2 + FMA (QuantizedGemm.Avx2.cs).</summary>
+    public static bool IsSupported => Isa != QuantIsa.None;
 
     public static QuantFormat? FormatOf(GgmlType t) => t switch
     {
@@ -184,13 +185,13 @@ internal static unsafe class QuantizedGemm
     /// ggml's quantize_row_q8_K: per 256 values, the value of largest magnitude (the first if tied) maps to -127,
     /// iscale = -127 / max, q = round-half-even(iscale x) capped at 127, d = 1 / iscale, and the sums of each 16.
     /// </summary>
-    public static void QuantizeQ8K(float* x, int k, byte* dst)
+    public static void QuantizeQ8K(float* x, int k, byte* dst) => QuantizeQ8K(x, k, dst, Isa);
+
+    internal static void QuantizeQ8K(float* x, int k, byte* dst, QuantIsa isa)
     {
         for (int b = 0; b < k / QKK; b++, x += QKK, dst += Q8KBytes)
         {
-            var amaxV = Vector512<float>.Zero;
-            for (int i = 0; i < QKK; i += 16) amaxV = Vector512.Max(amaxV, Vector512.Abs(Vector512.Load(x + i)));
-            float amax = MaxOf(Vector256.Max(amaxV.GetLower(), amaxV.GetUpper()));
+            float amax = isa == QuantIsa.Avx2 ? AbsMaxAvx2(x, QKK) : AbsMax512(x);
             sbyte* q = (sbyte*)(dst + 4);
             short* sums = (short*)(dst + 4 + QKK);
             if (amax == 0)
@@ -202,11 +203,15 @@ internal static unsafe class QuantizedGemm
             float max = 0;
             for (int i = 0; i < QKK; i++) if (MathF.Abs(x[i]) == amax) { max = x[i]; break; }
             float iscale = -127f / max;
-            var s = Vector512.Create(iscale);
-            for (int i = 0; i < QKK; i += 16)
+            if (isa == QuantIsa.Avx2) RoundToSBytesAvx2(x, iscale, q, QKK);
+            else
             {
-                var r = Avx512F.ConvertToVector512Int32(Vector512.Load(x + i) * s);   // MXCSR: round half to even
-                Avx512F.ConvertToVector128SByteWithSaturation(r).Store(q + i);   // saturation: MIN(127, v)
+                var s = Vector512.Create(iscale);
+                for (int i = 0; i < QKK; i += 16)
+                {
+                    var r = Avx512F.ConvertToVector512Int32(Vector512.Load(x + i) * s);   // MXCSR: round half to even
+                    Avx512F.ConvertToVector128SByteWithSaturation(r).Store(q + i);   // saturation: MIN(127, v)
+                }
             }
             for (int j = 0; j < QKK / 16; j++)
             {
@@ -216,6 +221,13 @@ internal static unsafe class QuantizedGemm
             }
             *(float*)dst = 1 / iscale;
         }
+    }
+
+    static float AbsMax512(float* x)
+    {
+        var amaxV = Vector512<float>.Zero;
+        for (int i = 0; i < QKK; i += 16) amaxV = Vector512.Max(amaxV, Vector512.Abs(Vector512.Load(x + i)));
+        return MaxOf(Vector256.Max(amaxV.GetLower(), amaxV.GetUpper()));
     }
 
     static float MaxOf(Vector256<float> v)
@@ -230,12 +242,15 @@ internal static unsafe class QuantizedGemm
     /// ggml's quantize_row_q8_0 (its AVX path): per 32 values d = amax / 127 stored as fp16, q = round-half-even(x · 127 /
     /// amax). Held widened: k int16 values, then k / 32 fp32 scales (the fp16 scale, exactly).
     /// </summary>
-    public static void QuantizeQ8_0(float* x, int k, byte* dst)
+    public static void QuantizeQ8_0(float* x, int k, byte* dst) => QuantizeQ8_0(x, k, dst, Isa);
+
+    internal static void QuantizeQ8_0(float* x, int k, byte* dst, QuantIsa isa)
     {
         short* q = (short*)dst;
         float* scales = (float*)(dst + (long)k * 2);
         for (int b = 0; b < k / QK; b++, x += QK, q += QK)
         {
+            if (isa == QuantIsa.Avx2) { QuantizeQ8_0BlockAvx2(x, q, scales + b); continue; }
             var v0 = Vector512.Load(x);
             var v1 = Vector512.Load(x + 16);
             var m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
@@ -254,9 +269,11 @@ internal static unsafe class QuantizedGemm
     /// quantized for W's format by <see cref="QuantizeQ8K"/> / <see cref="QuantizeQ8_0"/> (row stride
     /// <see cref="ActivationRowBytes"/>).
     /// </summary>
-    public static void Multiply(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0)
+    public static void Multiply(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0) => Multiply(aq, m, w, c, ldc, col0, Isa);
+
+    internal static void Multiply(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0, QuantIsa isa)
     {
-        if (!IsSupported) throw new PlatformNotSupportedException("QuantizedGemm needs AVX-512BW");
+        if (isa == QuantIsa.None) throw new PlatformNotSupportedException("QuantizedGemm needs AVX-512BW or AVX2 with FMA");
         long xs = ActivationRowBytes(w.Format, w.Cols);
         int blocks = w.Cols / BlockSize(w.Format);
         const int RowTile = 16;
@@ -271,6 +288,7 @@ internal static unsafe class QuantizedGemm
                 for (int n = n0; n < n1; n++)
                 {
                     byte* wr = w.Data + n * w.RowBytes;
+                    if (isa == QuantIsa.Avx2) { Avx2Row(w.Format, rows, wr, blocks, x, xs, w.Cols, ci + n, ldc); continue; }
                     switch (w.Format, rows)
                     {
                         case (QuantFormat.Q4_K, 4): Q4K<R4, Four>(wr, blocks, x, xs, ci + n, ldc); break;
@@ -395,9 +413,9 @@ internal static unsafe class QuantizedGemm
     static void Finish<TRows>(float* c, int ldc, Vector512<float> f0, Vector512<float> f1, Vector512<float> f2, Vector512<float> f3,
         Vector256<float> m0, Vector256<float> m1, Vector256<float> m2, Vector256<float> m3) where TRows : struct, IRows
     {
-        c[0] = Vector512.Sum(f0) - Vector256.Sum(m0);
-        if (TRows.Count > 1) c[ldc] = Vector512.Sum(f1) - Vector256.Sum(m1);
-        if (TRows.Count > 2) { c[2 * ldc] = Vector512.Sum(f2) - Vector256.Sum(m2); c[3 * ldc] = Vector512.Sum(f3) - Vector256.Sum(m3); }
+        c[0] = Total(f0.GetLower(), f0.GetUpper(), m0);
+        if (TRows.Count > 1) c[ldc] = Total(f1.GetLower(), f1.GetUpper(), m1);
+        if (TRows.Count > 2) { c[2 * ldc] = Total(f2.GetLower(), f2.GetUpper(), m2); c[3 * ldc] = Total(f3.GetLower(), f3.GetUpper(), m3); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -460,8 +478,6 @@ internal static unsafe class QuantizedGemm
                 f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 3 * xsShorts))), Vector512.Create(dw * dr[3 * xsFloats]), f3);
             }
         }
-        c[0] = Vector512.Sum(f0);
-        if (rows > 1) c[ldc] = Vector512.Sum(f1);
-        if (rows > 2) { c[2 * ldc] = Vector512.Sum(f2); c[3 * ldc] = Vector512.Sum(f3); }
+        Finish<TRows>(c, ldc, f0, f1, f2, f3, default, default, default, default);
     }
 }
