@@ -36,8 +36,7 @@ public sealed class ConfigTests
     [Fact]
     public void Generation_config_eos_ids_join_the_config_ones()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"sealion-cfg-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
+        string dir = TestModels.Scratch("cfg");
         File.WriteAllText(Path.Combine(dir, "config.json"), Base.Replace("%EXTRA%", """, "eos_token_id": 5"""));
         File.WriteAllText(Path.Combine(dir, "generation_config.json"), """{"eos_token_id": [5, 8]}""");
         Assert.Equal(new[] { 5, 8 }, LlamaConfig.FromDirectory(dir).EosTokenIds);

@@ -11,8 +11,7 @@ public sealed class LoaderTests
     /// <summary>A private copy of the tiny model folder that a test may damage.</summary>
     static string CopyOf(string src)
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"sealion-loader-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
+        string dir = TestModels.Scratch("loader");
         foreach (var f in Directory.GetFiles(src)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
         return dir;
     }

@@ -2,12 +2,48 @@ using SeaLion.Model.Weights;
 
 namespace SeaLion.Model.Tests;
 
-/// <summary>Seeded random models written once per test run into a temp folder, shared by the tests.</summary>
+/// <summary>
+/// Seeded random models written once per test run into a temp folder of this process, shared by the tests; the folder
+/// (and every <see cref="Scratch"/> folder in it) is deleted when the process exits, and folders left by earlier test
+/// processes that were killed are swept at start (each run wrote ~180 MB, and CI runs on the same machine every time).
+/// </summary>
 public static class TestModels
 {
     public static string TokenizerDir => Path.Combine(AppContext.BaseDirectory, "assets", "llama3-tokenizer");
-    static readonly string Root = Path.Combine(Path.GetTempPath(), $"sealion-tests-{Environment.ProcessId}");
+    static readonly string Root = CreateRoot();
     static readonly Dictionary<string, string> Made = new();
+
+    static string CreateRoot()
+    {
+        const string Prefix = "sealion-tests-";
+        foreach (var old in Directory.GetDirectories(Path.GetTempPath(), Prefix + "*"))
+            if (int.TryParse(Path.GetFileName(old)[Prefix.Length..], out int pid) && !Alive(pid)) Delete(old);
+        string root = Path.Combine(Path.GetTempPath(), $"{Prefix}{Environment.ProcessId}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Delete(root);
+        return root;
+    }
+
+    static bool Alive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    static void Delete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>A new empty folder of this test process (deleted with it), for a test that writes files.</summary>
+    public static string Scratch(string prefix)
+    {
+        string dir = Path.Combine(Root, $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
 
     /// <summary>A Llama 3 shaped model (real vocabulary) with the given dimensions.</summary>
     public static string Get(int hidden = 64, int layers = 2, int heads = 4, int kvHeads = 2, int ffn = 192, ulong seed = 7,
