@@ -461,6 +461,16 @@ internal static unsafe class QuantizedGemm
     static Vector512<byte> HighBit(Vector512<byte> qh, Vector512<byte> bit, Vector512<byte> value) =>
         Vector512.AndNot(value, Vector512.Equals(qh & bit, Vector512<byte>.Zero));
 
+    /// <summary><paramref name="value"/> added to the values whose bit is set in the 32 bytes at <paramref name="bits"/> (Q5_K's layout).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void HighBits(byte* bits, byte value, ref Vector512<byte> v0, ref Vector512<byte> v1, ref Vector512<byte> v2, ref Vector512<byte> v3)
+    {
+        var h = Vector256.Load(bits);
+        var qh = Vector512.Create(h, h);
+        var add = Vector512.Create(value);
+        v0 |= HighBit(qh, Q5Bit0, add); v1 |= HighBit(qh, Q5Bit1, add); v2 |= HighBit(qh, Q5Bit2, add); v3 |= HighBit(qh, Q5Bit3, add);
+    }
+
     /// <summary>
     /// A 256-value block: four zmm of 64 consecutive unsigned values; the int16 scale of each s16 lane of their
     /// vpmaddubsw products; the factor of each of Q8_K's 16 sums of 16 in the offset taken off (the mins, or the scales
@@ -485,6 +495,19 @@ internal static unsafe class QuantizedGemm
         s2 = Avx512BW.PermuteVar32x16(sc, Q6Scale2);
         s3 = Avx512BW.PermuteVar32x16(sc, Q6Scale3);
         factors = minsAfter ? sc.GetUpper() : sc.GetLower();
+    }
+
+    /// <summary>
+    /// Q6_K's and Q3_K's metadata at <paramref name="meta"/> (16 int8 scales, fp32 d), values stored plus
+    /// <paramref name="offset"/>: offset · scale · (the sums of 16) is taken off per sub-block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ScalesOfOffsetValues(byte* meta, int offset, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+        out Vector256<short> factors, out float d, out float dOffset)
+    {
+        SixteenScales(meta, minsAfter: false, out s0, out s1, out s2, out s3, out factors);
+        d = *(float*)(meta + 16);
+        dOffset = offset * d;
     }
 
     /// <summary>The 2-bit plane at <paramref name="w"/>: zmm t is bits 2t, 2t + 1 of each byte.</summary>
@@ -513,13 +536,7 @@ internal static unsafe class QuantizedGemm
             v1 = Avx512BW.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & low;
             v2 = q1 & low;
             v3 = Avx512BW.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low;
-            if (TBits.HasFifthBit)
-            {
-                var h = Vector256.Load(w + 128);
-                var qh = Vector512.Create(h, h);
-                var sixteen = Vector512.Create((byte)0x10);
-                v0 |= HighBit(qh, Q5Bit0, sixteen); v1 |= HighBit(qh, Q5Bit1, sixteen); v2 |= HighBit(qh, Q5Bit2, sixteen); v3 |= HighBit(qh, Q5Bit3, sixteen);
-            }
+            if (TBits.HasFifthBit) HighBits(w + 128, 0x10, ref v0, ref v1, ref v2, ref v3);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -556,15 +573,10 @@ internal static unsafe class QuantizedGemm
             v3 = (Avx512BW.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low) | (Avx512BW.ShiftRightLogical(h, 2).AsByte() & high);
         }
 
-        /// <remarks>The stored values are q + 32: 32 · scale · (the sums of 16) is taken off per sub-block.</remarks>
+        /// <remarks>The stored values are q + 32.</remarks>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
-            out Vector256<short> factors, out float d, out float dOffset)
-        {
-            SixteenScales(w + 192, minsAfter: false, out s0, out s1, out s2, out s3, out factors);
-            d = *(float*)(w + 208);
-            dOffset = 32 * d;
-        }
+            out Vector256<short> factors, out float d, out float dOffset) => ScalesOfOffsetValues(w + 192, 32, out s0, out s1, out s2, out s3, out factors, out d, out dOffset);
     }
 
     struct Q3KBlock : IKBlock
@@ -575,21 +587,13 @@ internal static unsafe class QuantizedGemm
         public static void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3)
         {
             TwoBits(w, out v0, out v1, out v2, out v3);
-            var h = Vector256.Load(w + 64);
-            var qh = Vector512.Create(h, h);
-            var four = Vector512.Create((byte)4);
-            v0 |= HighBit(qh, Q5Bit0, four); v1 |= HighBit(qh, Q5Bit1, four); v2 |= HighBit(qh, Q5Bit2, four); v3 |= HighBit(qh, Q5Bit3, four);
+            HighBits(w + 64, 4, ref v0, ref v1, ref v2, ref v3);
         }
 
-        /// <remarks>The stored values are q + 4: 4 · scale · (the sums of 16) is taken off per sub-block.</remarks>
+        /// <remarks>The stored values are q + 4.</remarks>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
-            out Vector256<short> factors, out float d, out float dOffset)
-        {
-            SixteenScales(w + 96, minsAfter: false, out s0, out s1, out s2, out s3, out factors);
-            d = *(float*)(w + 112);
-            dOffset = 4 * d;
-        }
+            out Vector256<short> factors, out float d, out float dOffset) => ScalesOfOffsetValues(w + 96, 4, out s0, out s1, out s2, out s3, out factors, out d, out dOffset);
     }
 
     struct Q2KBlock : IKBlock
