@@ -19,9 +19,10 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
 
     (string HfDir, string Gguf) Model() => models.Get(256, 2, 4, 2, 512, 21);
 
-    internal static float[][] OurLogits(string dir, int[] ids)
+    internal static float[][] OurLogits(string dir, int[] ids, Action<LlamaModel>? inspect = null)
     {
         using var model = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1, Threads = 2 });
+        inspect?.Invoke(model);
         int[] table = Enumerable.Range(0, (ids.Length + 15) / 16).ToArray();
         using var cache = model.CreateKvCache(table.Length, 16);
         using var l = model.Forward(new ForwardBatch { TokenIds = ids, Sequences = [new SequenceChunk(ids.Length, ids.Length, table)], AllLogits = true }, cache);
@@ -89,7 +90,20 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
             }
         }
         string dir = GgufModel.Describe(quantized, Path.Combine(models.Root, "cache"));
-        var ours = OurLogits(dir, Prompt);
+        // Every projection of a quantized file stays quantized in the formats the file stores (mixed files: several,
+        // fused q/k/v or gate/up parts of different types included); none is dequantized to fp32.
+        HashSet<QuantFormat> stored;
+        using (var f = GgufFile.Open(quantized))
+            stored = [.. f.Tensors.Values.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Shape.Length == 2 && t.Name != "token_embd.weight")
+                .Select(t => QuantizedGemm.FormatOf(t.Type)).OfType<QuantFormat>()];
+        var ours = OurLogits(dir, Prompt, model =>
+        {
+            var held = model.Projections.Select(p => p.QuantizedFormats).ToArray();
+            output.WriteLine($"{type}: projections held as " + string.Join(", ", held.Select(h => h.Count == 0 ? "fp32" : string.Join("+", h)).GroupBy(x => x).Select(g => $"{g.Key} x{g.Count()}")));
+            if (type == "F16" || !QuantizedGemm.IsSupported) return;
+            Assert.All(held, h => Assert.NotEmpty(h));
+            Assert.Equal(stored.Order(), held.SelectMany(h => h).Distinct().Order());
+        });
         var theirs = LlamaCpp.AllLogits(quantized, Prompt);
         // The forward pass end to end. llama.cpp multiplies quantized weights by activations it rounds to 8 bits; this
         // random 2-layer network amplifies such rounding (here Q8_0's own weight rounding moves its logits 2-20% rms
@@ -108,15 +122,19 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
             Assert.True(theirs[i][mine] >= best - 3 * rmsDiff, $"{type} position {i}: our argmax {mine} has llama.cpp logit {theirs[i][mine]}, its best {best}");
             if (theirs[i][mine] == best) agree++;
         }
-        output.WriteLine($"{type}: same argmax as llama.cpp at {agree}/{Prompt.Length} positions; worst rms difference {worst:P4} of the row's rms");
+        output.WriteLine($"{type}: same argmax as llama.cpp at {agree}/{Prompt.Length} positions; worst rms difference {worst:P6} of the row's rms");
         Assert.True(agree >= Prompt.Length * 2 / 3, $"{type}: the same greedy choice as llama.cpp at only {agree}/{Prompt.Length} positions");
-        // Where the weights stay quantized (QuantizedGemm: Q8_0, Q4_K, Q5_K, Q6_K) the activations are rounded to 8 bits as
-        // llama.cpp rounds them and the dot products are its own: the logits then agree to float summation order.
-        // Q5_K_M agrees to ~1% rms only: every Q5_K dot product equals ggml_vec_dot_q5_K_q8_K (QuantizedKernelOracleTests),
-        // so llama.cpp's own Q5_K matmul path differs from that function somewhere; not found yet.
-        if (type is "Q8_0" or "Q4_K_M" or "Q5_K_M" or "Q6_K" && QuantizedGemm.IsSupported)
+        // Where the weights stay quantized (QuantizedGemm: every type here but F16) the activations are rounded to 8 bits as
+        // llama.cpp rounds them and the dot products are its own: the logits then agree to float summation order, here to
+        // 0.0000% rms for Q8_0, Q4_0, Q5_0, Q4_K_M and Q6_K. Q2_K, Q3_K_M and Q5_K_M agree to 1-3% rms only, though every
+        // dot product (QuantizedKernelOracleTests; checked once also on the Q3_K_M file's own tensors) equals ggml's
+        // vec_dot on the same activations to float order (~1e-6 absolute), llama.cpp with its repacking buffers off gives
+        // the same logits to 0.0000%, and the Q2_K and Q5_K_M files requantized with a Q8_0 token embedding agree to
+        // 0.0000%. That fits float-order differences flipping the 8-bit rounding of some activation (the model decides
+        // where), which this random network amplifies to percents as it amplifies weight rounding; not proven.
+        if (type != "F16" && QuantizedGemm.IsSupported)
         {
-            Assert.True(worst < (type == "Q5_K_M" ? 0.02 : 1e-3), $"{type}: the quantized kernel's logits differ from llama.cpp's by {worst:P4} rms");
+            Assert.True(worst < (type is "Q2_K" or "Q3_K_M" or "Q5_K_M" ? 0.05 : 1e-3), $"{type}: the quantized kernel's logits differ from llama.cpp's by {worst:P4} rms");
             Assert.Equal(Prompt.Length, agree);
         }
     }

@@ -38,12 +38,26 @@ public sealed unsafe class QuantizedKernelOracleTests
 
     public static TheoryData<string> Paths() => new(HostPaths());
 
+    /// <summary>Whether <paramref name="isa"/> has a kernel for the format (AVX2: Q8_0 and Q4_K-Q6_K; the rest are dequantized there).</summary>
+    static bool Runs(string isa, string format) =>
+        isa == nameof(QuantIsa.Avx512) || QuantizedGemm.HasAvx2Kernel(Enum.Parse<QuantFormat>(format));
+
     public static TheoryData<string, string, int, string> Cases()
     {
         var cases = new TheoryData<string, string, int, string>();
         foreach (var isa in HostPaths())
-            foreach (var (format, ggml, k) in new[] { ("Q8_0", "q8_0", 512), ("Q4_K", "q4_K", 512), ("Q6_K", "q6_K", 768), ("Q4_K", "q4_K", 2048), ("Q5_K", "q5_K", 1024) })
-                cases.Add(format, ggml, k, isa);
+            foreach (var (format, ggml, k) in new[] { ("Q8_0", "q8_0", 512), ("Q4_K", "q4_K", 512), ("Q6_K", "q6_K", 768), ("Q4_K", "q4_K", 2048), ("Q5_K", "q5_K", 1024),
+                         ("Q4_0", "q4_0", 512), ("Q5_0", "q5_0", 1024), ("Q2_K", "q2_K", 768), ("Q3_K", "q3_K", 1024), ("Q3_K", "q3_K", 2048) })
+                if (Runs(isa, format)) cases.Add(format, ggml, k, isa);
+        return cases;
+    }
+
+    public static TheoryData<string, string, string> SliceCases()
+    {
+        var cases = new TheoryData<string, string, string>();
+        foreach (var isa in HostPaths())
+            foreach (var (format, ggml) in new[] { ("Q4_K", "q4_K"), ("Q2_K", "q2_K"), ("Q3_K", "q3_K"), ("Q4_0", "q4_0"), ("Q5_0", "q5_0") })
+                if (Runs(isa, format)) cases.Add(format, ggml, isa);
         return cases;
     }
 
@@ -70,7 +84,7 @@ public sealed unsafe class QuantizedKernelOracleTests
         var x = Random(m * k, 2, 1.5f);
         // The last row is all ties: each block's first value -127 makes the scale 1 and the rest are halves (rounded to even).
         for (int i = 0; i < k; i++) x[(m - 1) * k + i] = i % 32 == 0 ? -127 : (i % 255 - 127) * 0.5f;
-        bool kQuant = format != QuantFormat.Q8_0;
+        bool kQuant = QuantizedGemm.TakesQ8K(format);
         var actType = kQuant ? "q8_K" : "q8_0";
         int actBlock = kQuant ? 256 : 32, actBytes = kQuant ? QuantizedGemm.Q8KBytes : 34;
         var theirs = new byte[m * (k / actBlock) * actBytes];
@@ -143,40 +157,58 @@ public sealed unsafe class QuantizedKernelOracleTests
     }
 
     [Theory]
-    [MemberData(nameof(Paths))]
-    public void A_column_range_of_the_rows_is_the_same_product_as_those_columns_alone(string path)
+    [MemberData(nameof(SliceCases))]
+    public void A_column_range_of_the_rows_is_the_same_product_as_those_columns_alone(string formatName, string ggmlName, string path)
     {
         var isa = Enum.Parse<QuantIsa>(path);
         // Row-parallel ranks take input columns of a quantized weight: the slice must be the same blocks.
+        var format = Enum.Parse<QuantFormat>(formatName);
+        var type = Enum.Parse<GgmlType>(formatName);
         const int n = 5, k = 1024;
         var weights = Random(n * k, 3, 0.05f);
-        var (bs, bb) = GgmlTypes.Layout(GgmlType.Q4_K);
+        var (bs, bb) = GgmlTypes.Layout(type);
         long rowBytes = k / bs * bb;
         var stored = new byte[n * rowBytes];
-        var quantizeRef = (delegate* unmanaged<float*, byte*, long, void>)Base("quantize_row_q4_K_ref");
+        var quantizeRef = (delegate* unmanaged<float*, byte*, long, void>)Base($"quantize_row_{ggmlName}_ref");
         fixed (float* w = weights)
         fixed (byte* q = stored)
             for (int r = 0; r < n; r++) quantizeRef(w + (long)r * k, q + r * rowBytes, k);
         var full = new float[n * k];
-        GgmlTypes.Dequantize(GgmlType.Q4_K, stored, full);
-        using var half = QuantizedGemm.Repack(QuantFormat.Q4_K, stored, n, k, 512, 512);
-        // A one-hot activation row reads back one weight column: the slice's column j is the full row's 512 + j.
+        GgmlTypes.Dequantize(type, stored, full);
+        using var half = QuantizedGemm.Repack(format, stored, n, k, 512, 512);
+        // A one-hot activation row reads back one weight column (times the activation's own rounding of 1, q · d):
+        // the slice's column j is the full row's 512 + j.
         var x = new float[512];
-        var act = new byte[QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, 512) + 64];
+        long actRow = QuantizedGemm.ActivationRowBytes(format, 512);
+        var act = new byte[actRow + 64];
         var c = new float[n];
-        foreach (int j in new[] { 0, 1, 63, 64, 255, 256, 511 })
+        foreach (int j in new[] { 0, 1, 15, 16, 31, 63, 64, 255, 256, 511 })
         {
             Array.Clear(x);
             x[j] = 1;
+            float one;
             fixed (float* xp = x)
             fixed (byte* a = act)
             fixed (float* cp = c)
             {
-                QuantizedGemm.QuantizeQ8K(xp, 512, a, isa);
+                if (QuantizedGemm.TakesQ8K(format))
+                {
+                    QuantizedGemm.QuantizeQ8K(xp, 512, a, isa);
+                    byte* block = a + j / 256 * QuantizedGemm.Q8KBytes;
+                    one = *(float*)block * ((sbyte*)(block + 4))[j % 256];
+                }
+                else
+                {
+                    QuantizedGemm.QuantizeQ8_0(xp, 512, a, isa);
+                    one = ((float*)(a + 512 * 2))[j / 32] * ((short*)a)[j];
+                }
                 QuantizedGemm.Multiply(a, 1, half, cp, n, 0, isa);
             }
             for (int r = 0; r < n; r++)
-                Assert.True(Math.Abs(c[r] - full[r * k + 512 + j]) <= 1e-6f * (1 + Math.Abs(full[r * k + 512 + j])), $"row {r}, column {512 + j}: {c[r]} vs {full[r * k + 512 + j]}");
+            {
+                float want = full[r * k + 512 + j] * one;
+                Assert.True(Math.Abs(c[r] - want) <= 1e-6f * (1 + Math.Abs(want)), $"{format} row {r}, column {512 + j}: {c[r]} vs {want}");
+            }
         }
     }
 }

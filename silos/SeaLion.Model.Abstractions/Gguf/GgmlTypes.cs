@@ -123,14 +123,8 @@ public static class GgmlTypes
         var qs = b.Slice(32, 64);
         var packed = b.Slice(96, 12);
         float d = Half(b, 108);
-        // 16 scales of 6 bits: low 4 bits from bytes 0-7 (nibbles), high 2 bits from bytes 8-11.
         Span<int> sc = stackalloc int[16];
-        for (int j = 0; j < 16; j++)
-        {
-            int low = j < 8 ? packed[j] & 0xF : packed[j - 8] >> 4;
-            int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = (low | (high << 4)) - 32;
-        }
+        for (int j = 0; j < 16; j++) sc[j] = Q3Scale(j, packed);
         int o = 0, s = 0, m = 1;
         for (int n = 0; n < QKK; n += 128)
         {
@@ -146,6 +140,17 @@ public static class GgmlTypes
                     }
                 }
         }
+    }
+
+    /// <summary>
+    /// Q3_K's scale <paramref name="j"/> (of 16) from its 12 packed bytes: 6 bits, the low 4 from bytes 0-7 (nibbles),
+    /// the high 2 from bytes 8-11, stored plus 32.
+    /// </summary>
+    internal static int Q3Scale(int j, ReadOnlySpan<byte> packed)
+    {
+        int low = j < 8 ? packed[j] & 0xF : packed[j - 8] >> 4;
+        int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+        return (low | (high << 4)) - 32;
     }
 
     /// <summary>The K-quants' 8 packed 6-bit (scale, min) pairs in 12 bytes.</summary>

@@ -107,6 +107,10 @@ public sealed class LlamaModel : IDisposable
         if (get_num_threads() != perRank) set_num_threads(perRank);
     }
 
+    /// <summary>Every projection weight of every rank (q/k/v, o, gate/up and down of each layer, then the LM head), for inspection.</summary>
+    internal IEnumerable<ProjectionWeight> Projections =>
+        _shards.SelectMany(s => s.Layers.SelectMany(l => new[] { l.Qkv, l.O, l.GateUp, l.Down }).Append(s.LmHead));
+
     /// <summary>The device of each rank.</summary>
     public IReadOnlyList<Device> Devices => _shards.Select(s => s.Device).ToArray();
 

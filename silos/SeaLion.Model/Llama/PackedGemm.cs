@@ -253,13 +253,16 @@ internal sealed unsafe class ProjectionWeight : IDisposable
     {
         if (parts.Length == 0 || parts.Any(p => p.Cols != parts[0].Cols)) throw new ArgumentException("quantized parts must share their input width");
         _quantized = parts;
-        // Which activation forms the parts need, fixed with the weight: Q8_K for the K-quants, Q8_0 for Q8_0.
-        _q8kRow = parts.Any(p => p.Format != QuantFormat.Q8_0) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, parts[0].Cols) : 0;
-        _q80Row = parts.Any(p => p.Format == QuantFormat.Q8_0) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, parts[0].Cols) : 0;
+        // Which activation forms the parts need, fixed with the weight: Q8_K for the K-quants, Q8_0 for Q8_0, Q4_0 and Q5_0.
+        _q8kRow = parts.Any(p => QuantizedGemm.TakesQ8K(p.Format)) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q4_K, parts[0].Cols) : 0;
+        _q80Row = parts.Any(p => !QuantizedGemm.TakesQ8K(p.Format)) ? QuantizedGemm.ActivationRowBytes(QuantFormat.Q8_0, parts[0].Cols) : 0;
         In = parts[0].Cols;
         Out = parts.Sum(p => p.Rows);
         Packed = true;
     }
+
+    /// <summary>The formats of the quantized parts, in order; empty when the weight is not held quantized.</summary>
+    public IReadOnlyList<QuantFormat> QuantizedFormats => _quantized is null ? [] : [.. _quantized.Select(p => p.Format)];
 
     readonly long _q8kRow, _q80Row;   // activation bytes per row in each form the quantized parts need (0: not needed)
     [ThreadStatic] static byte[]? _activations;   // per rank thread: the quantized activation rows, pinned
@@ -281,7 +284,7 @@ internal sealed unsafe class ProjectionWeight : IDisposable
             int col = 0;
             foreach (var part in _quantized!)
             {
-                QuantizedGemm.Multiply(part.Format == QuantFormat.Q8_0 ? q8 : kq, rows, part, dst, Out, col);
+                QuantizedGemm.Multiply(QuantizedGemm.TakesQ8K(part.Format) ? kq : q8, rows, part, dst, Out, col);
                 col += part.Rows;
             }
         }

@@ -13,8 +13,8 @@ internal enum QuantIsa { None, Avx2, Avx512 }
 /// exact integer block products (<c>vpmaddubsw</c> + <c>vpmaddwd</c>), each 64-byte chunk of a block read as two 32-byte
 /// halves. A half is one Q4_K / Q5_K sub-block of 32 values (one scale) or two Q6_K sub-blocks of 16 (one scale per
 /// 128-bit lane): the scales are widened to int32 lanes that hold the int16 scale twice, then spread by <c>vpermd</c>.
-/// The fp32 sums run over 8 lanes, not 16, so the results equal the AVX-512 path's to float rounding, not bitwise; a
-/// row's result still does not depend on its batch (the same operations per row in every tile).
+/// The halves that are the AVX-512 path's lanes 0-7 and 8-15 accumulate apart and every row ends in the same fixed-order
+/// sum (<c>Total</c>), so the results equal the AVX-512 path's bitwise; a row's result does not depend on its batch.
 /// </summary>
 internal static unsafe partial class QuantizedGemm
 {
@@ -71,26 +71,33 @@ internal static unsafe partial class QuantizedGemm
         }
     }
 
-    // ---- the product: one weight row against 1, 2 or 4 activation rows (the tile loop is Multiply's) ----
+    // ---- the product: Multiply's tile loop over these row kernels ----
 
-    static void Avx2Row(QuantFormat f, int rows, byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc)
+    /// <summary>Whether <paramref name="f"/> has an AVX2 kernel (the others are dequantized at load on an AVX2 host).</summary>
+    internal static bool HasAvx2Kernel(QuantFormat f) => f is QuantFormat.Q8_0 or QuantFormat.Q4_K or QuantFormat.Q5_K or QuantFormat.Q6_K;
+
+    static void MultiplyAvx2(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0)
     {
-        switch (f, rows)
+        switch (w.Format)
         {
-            case (QuantFormat.Q4_K, 4): KQuantAvx2<R4, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q4_K, 2): KQuantAvx2<R2, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q4_K, _): KQuantAvx2<R1, Q4KLayout<Four>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, 4): KQuantAvx2<R4, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, 2): KQuantAvx2<R2, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q5_K, _): KQuantAvx2<R1, Q4KLayout<Five>>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, 4): KQuantAvx2<R4, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, 2): KQuantAvx2<R2, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q6_K, _): KQuantAvx2<R1, Q6KLayout>(w, blocks, x, xs, c, ldc); break;
-            case (QuantFormat.Q8_0, 4): Q80Avx2<R4>(w, blocks, x, xs, k, c, ldc); break;
-            case (QuantFormat.Q8_0, 2): Q80Avx2<R2>(w, blocks, x, xs, k, c, ldc); break;
-            case (QuantFormat.Q8_0, _): Q80Avx2<R1>(w, blocks, x, xs, k, c, ldc); break;
-            default: throw new PlatformNotSupportedException($"{f}: no AVX2 kernel");
+            case QuantFormat.Q8_0: Tiles<Q80Avx2Kernel>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q4_K: Tiles<KQuantAvx2Kernel<Q4KLayout<Four>>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q5_K: Tiles<KQuantAvx2Kernel<Q4KLayout<Five>>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q6_K: Tiles<KQuantAvx2Kernel<Q6KLayout>>(aq, m, w, c, ldc, col0); break;
+            default: throw new PlatformNotSupportedException($"{w.Format}: no AVX2 kernel");
         }
+    }
+
+    struct Q80Avx2Kernel : IKernel
+    {
+        public static void Row<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows =>
+            Q80Avx2<TRows>(w, blocks, x, xs, k, c, ldc);
+    }
+
+    struct KQuantAvx2Kernel<TLayout> : IKernel where TLayout : struct, IKFormat
+    {
+        public static void Row<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows =>
+            KQuantAvx2<TRows, TLayout>(w, blocks, x, xs, c, ldc);
     }
 
     /// <summary>8 int8 scales widened to int32 lanes that hold the scale in both int16 halves (vpermd then spreads them).</summary>

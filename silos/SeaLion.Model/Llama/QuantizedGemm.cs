@@ -6,8 +6,11 @@ using SeaLion.Model.Gguf;
 
 namespace SeaLion.Model.Llama;
 
-/// <summary>The quantized weight formats the CPU kernel runs on as they are stored (Q4_K_M files are Q4_K and Q6_K, Q5_K_M files Q5_K and Q6_K).</summary>
-internal enum QuantFormat { Q8_0, Q4_K, Q5_K, Q6_K }
+/// <summary>
+/// The quantized weight formats the CPU kernel runs on as they are stored: every type of the published GGUF files
+/// (Q4_K_M files are Q4_K and Q6_K, Q3_K_M files Q3_K, Q4_K, Q5_K and Q6_K, Q2_K files Q2_K, Q3_K, Q4_K and Q6_K...).
+/// </summary>
+internal enum QuantFormat { Q8_0, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q2_K, Q3_K }
 
 /// <summary>
 /// A weight matrix kept quantized: <see cref="Rows"/> output rows of <see cref="Cols"/> input values each, every row
@@ -40,17 +43,28 @@ internal sealed unsafe class QuantizedMatrix : IDisposable
 }
 
 /// <summary>
-/// C[M, N] = A[M, K] · Wᵀ with W quantized (Q8_0, Q4_K, Q5_K, Q6_K), on one core with AVX-512BW integer dot products, as
-/// llama.cpp computes them: each activation row is quantized (Q8_0 blocks of 32 for Q8_0 weights, Q8_K blocks of 256
-/// for the K-quants, exactly as ggml's <c>quantize_row_q8_0</c> / <c>quantize_row_q8_K</c> do), block dot products are
-/// exact in integers (<c>vpmaddubsw</c> + <c>vpmaddwd</c>; this CPU's .NET exposes no 512-bit VNNI), scaled and summed
-/// in fp32.
+/// C[M, N] = A[M, K] · Wᵀ with W quantized (<see cref="QuantFormat"/>), on one core with AVX-512BW integer dot products,
+/// as llama.cpp computes them: each activation row is quantized (Q8_0 blocks of 32 for Q8_0, Q4_0 and Q5_0 weights,
+/// Q8_K blocks of 256 for the K-quants, exactly as ggml's <c>quantize_row_q8_0</c> / <c>quantize_row_q8_K</c> do), block
+/// dot products are exact in integers (<c>vpmaddubsw</c> + <c>vpmaddwd</c>; this CPU's .NET exposes no 512-bit VNNI),
+/// scaled and summed in fp32.
 /// <para>
-/// Layouts (repacked from ggml's at load: the same values, arranged so one 64-byte load feeds one instruction):
-/// Q8_0: fp32 scale, 32 int8 (36 bytes). Q4_K: 128 bytes of nibbles, byte i holding values i and i + 64 of its half
-/// (so the low and high nibbles of 64 bytes are 64 consecutive values), 8 6-bit scales, 8 6-bit mins as bytes, fp32 d
-/// and dmin (152 bytes). Q5_K: as Q4_K with ggml's 32 bytes of fifth bits after the nibbles (184 bytes). Q6_K: the same nibble planes for the low four bits, 64 bytes of the high two bits of values
-/// i, i + 64, i + 128, i + 192, 16 int8 scales, fp32 d (212 bytes).
+/// Layouts (repacked from ggml's at load: the same values, arranged so one 64-byte load feeds one instruction).
+/// Blocks of 32, whose values widen to the 32 int16 lanes that meet one 64-byte load of the widened Q8_0 activations:
+/// Q8_0: fp32 scale, 32 int8 (36 bytes). Q4_0: fp32 scale, ggml's 16 bytes of nibbles (value j low in byte j, j + 16
+/// high; 20 bytes). Q5_0: fp32 scale, the 32 fifth bits as two 16-bit halves, bit i of the first that of value 2i,
+/// of the second that of value 2i + 1 (so a broadcast dword gives each int16 lane its half), ggml's nibbles (24 bytes).
+/// </para>
+/// <para>
+/// Blocks of 256, whose values are four zmm of 64 consecutive unsigned values (the integer step subtracts the offset
+/// from Q8_K's sums of 16): Q4_K: 128 bytes of nibbles, byte i holding values i and i + 64 of its half (so the low and
+/// high nibbles of 64 bytes are 64 consecutive values), 8 6-bit scales, 8 6-bit mins as bytes, fp32 d and dmin (152
+/// bytes). Q5_K: as Q4_K with ggml's 32 bytes of fifth bits after the nibbles (bit 2t of byte l that of value 64t + l,
+/// bit 2t + 1 that of 64t + 32 + l; 184 bytes). Q6_K: the same nibble planes for the low four bits, 64 bytes of the
+/// high two bits of values i, i + 64, i + 128, i + 192 (a 2-bit plane), 16 int8 scales, fp32 d (212 bytes). Q3_K: a
+/// 2-bit plane of the low two bits, the third bits as Q5_K's fifth (ggml's sense: set means no -4, so value + 4 is the
+/// plain 3-bit number), 16 int8 scales (the 6-bit ones less 32), fp32 d (116 bytes). Q2_K: a 2-bit plane, 16 scales,
+/// 16 mins as bytes, fp32 d and dmin (104 bytes).
 /// </para>
 /// <para>
 /// Tiling: 16 weight rows x 4 activation rows; a weight block is unpacked once per 4 activation rows. Each output is
@@ -66,21 +80,33 @@ internal static unsafe partial class QuantizedGemm
     /// <summary>Whether this host runs the kernel (<see cref="Isa"/>): AVX-512BW, else AVX2 + FMA (QuantizedGemm.Avx2.cs).</summary>
     public static bool IsSupported => Isa != QuantIsa.None;
 
-    public static QuantFormat? FormatOf(GgmlType t) => t switch
+    /// <summary>The kernel format a ggml tensor type runs as on this host's path (<see cref="Isa"/>); null: dequantized at load.</summary>
+    public static QuantFormat? FormatOf(GgmlType t) => Stored(t) is { } f && (Isa == QuantIsa.Avx512 || Isa == QuantIsa.Avx2 && HasAvx2Kernel(f)) ? f : null;
+
+    static QuantFormat? Stored(GgmlType t) => t switch
     {
         GgmlType.Q8_0 => QuantFormat.Q8_0,
+        GgmlType.Q4_0 => QuantFormat.Q4_0,
+        GgmlType.Q5_0 => QuantFormat.Q5_0,
+        GgmlType.Q2_K => QuantFormat.Q2_K,
+        GgmlType.Q3_K => QuantFormat.Q3_K,
         GgmlType.Q4_K => QuantFormat.Q4_K,
         GgmlType.Q5_K => QuantFormat.Q5_K,
         GgmlType.Q6_K => QuantFormat.Q6_K,
         _ => null,
     };
 
-    public static int BlockSize(QuantFormat f) => f == QuantFormat.Q8_0 ? QK : QKK;
-    public static int BlockBytes(QuantFormat f) => f switch { QuantFormat.Q8_0 => 36, QuantFormat.Q4_K => 152, QuantFormat.Q5_K => 184, _ => 212 };
-    static GgmlType Ggml(QuantFormat f) => f switch
+    /// <summary>Whether <paramref name="f"/> takes Q8_K activations (the K-quants); the others take Q8_0.</summary>
+    public static bool TakesQ8K(QuantFormat f) => f is not (QuantFormat.Q8_0 or QuantFormat.Q4_0 or QuantFormat.Q5_0);
+
+    public static int BlockSize(QuantFormat f) => TakesQ8K(f) ? QKK : QK;
+    public static int BlockBytes(QuantFormat f) => f switch
     {
-        QuantFormat.Q8_0 => GgmlType.Q8_0, QuantFormat.Q4_K => GgmlType.Q4_K, QuantFormat.Q5_K => GgmlType.Q5_K, _ => GgmlType.Q6_K,
+        QuantFormat.Q8_0 => Q8_0Block.Stride, QuantFormat.Q4_0 => Q4_0Block.Stride, QuantFormat.Q5_0 => Q5_0Block.Stride,
+        QuantFormat.Q2_K => Q2KBlock.Stride, QuantFormat.Q3_K => Q3KBlock.Stride, QuantFormat.Q4_K => Q4KBlock<Four>.Stride,
+        QuantFormat.Q5_K => Q4KBlock<Five>.Stride, _ => Q6KBlock.Stride,
     };
+    static GgmlType Ggml(QuantFormat f) => Enum.Parse<GgmlType>(f.ToString());
 
     /// <summary>
     /// Repacks columns [<paramref name="colStart"/>, + <paramref name="cols"/>) of <paramref name="rows"/> ggml rows of
@@ -104,6 +130,10 @@ internal static unsafe partial class QuantizedGemm
                     switch (f)
                     {
                         case QuantFormat.Q8_0: RepackQ8_0(block, dst); break;
+                        case QuantFormat.Q4_0: RepackQ4_0(block, dst); break;
+                        case QuantFormat.Q5_0: RepackQ5_0(block, dst); break;
+                        case QuantFormat.Q2_K: RepackQ2_K(block, dst); break;
+                        case QuantFormat.Q3_K: RepackQ3_K(block, dst); break;
                         case QuantFormat.Q4_K: RepackQ4_K(block, dst, five: false); break;
                         case QuantFormat.Q5_K: RepackQ4_K(block, dst, five: true); break;
                         default: RepackQ6_K(block, dst); break;
@@ -118,6 +148,77 @@ internal static unsafe partial class QuantizedGemm
     {
         MemoryMarshal.Write(d, Half(g, 0));
         g.Slice(2, QK).CopyTo(d[4..]);
+    }
+
+    static void RepackQ4_0(ReadOnlySpan<byte> g, Span<byte> d)
+    {
+        // ggml: fp16 d, qs[16]; the nibbles are kept as they are.
+        MemoryMarshal.Write(d, Half(g, 0));
+        g.Slice(2, QK / 2).CopyTo(d[4..]);
+    }
+
+    static void RepackQ5_0(ReadOnlySpan<byte> g, Span<byte> d)
+    {
+        // ggml: fp16 d, qh (bit j the fifth bit of value j), qs[16] as Q4_0. The fifth bits of even values go to the
+        // low half, those of odd values to the high half (int16 lane j of a broadcast dword is the low half when j is even).
+        uint qh = MemoryMarshal.Read<uint>(g[2..]), bits = 0;
+        for (int j = 0; j < QK; j++) bits |= (qh >> j & 1) << (j % 2 * 16 + j / 2);
+        MemoryMarshal.Write(d, Half(g, 0));
+        MemoryMarshal.Write(d[4..], bits);
+        g.Slice(6, QK / 2).CopyTo(d[8..]);
+    }
+
+    /// <summary>Q2_K's and Q3_K's 2-bit values: value 128n + 32s + l is bits 2s, 2s + 1 of byte 32n + l of <paramref name="qs"/>.</summary>
+    static void TwoBitValues(ReadOnlySpan<byte> qs, Span<byte> v)
+    {
+        for (int n = 0; n < 2; n++)
+            for (int s = 0; s < 4; s++)
+                for (int l = 0; l < 32; l++) v[128 * n + 32 * s + l] = (byte)(qs[32 * n + l] >> 2 * s & 3);
+    }
+
+    /// <summary>Bits <paramref name="shift"/>, + 1 of values i, i + 64, i + 128, i + 192 into bits 0-1, 2-3, 4-5, 6-7 of byte i of <paramref name="d"/>.</summary>
+    static void TwoBitPlane(ReadOnlySpan<byte> v, int shift, Span<byte> d)
+    {
+        for (int i = 0; i < 64; i++)
+            d[i] = (byte)((v[i] >> shift & 3) | (v[i + 64] >> shift & 3) << 2 | (v[i + 128] >> shift & 3) << 4 | (v[i + 192] >> shift & 3) << 6);
+    }
+
+    static void RepackQ2_K(ReadOnlySpan<byte> g, Span<byte> d)
+    {
+        // ggml: scales[16] (low nibble the scale, high the min of each 16 values), qs[64], fp16 d, fp16 dmin.
+        Span<byte> v = stackalloc byte[QKK];
+        TwoBitValues(g.Slice(16, 64), v);
+        TwoBitPlane(v, 0, d);
+        for (int j = 0; j < 16; j++)
+        {
+            d[64 + j] = (byte)(g[j] & 0xF);
+            d[80 + j] = (byte)(g[j] >> 4);
+        }
+        MemoryMarshal.Write(d[96..], Half(g, 80));
+        MemoryMarshal.Write(d[100..], Half(g, 82));
+    }
+
+    static void RepackQ3_K(ReadOnlySpan<byte> g, Span<byte> d)
+    {
+        // ggml: hmask[32] (bit 4n + s of byte l: the third bit of value 128n + 32s + l), qs[64] as Q2_K's, scales[12], fp16 d.
+        Span<byte> v = stackalloc byte[QKK];
+        TwoBitValues(g.Slice(32, 64), v);
+        TwoBitPlane(v, 0, d);
+        var hmask = g[..32];
+        for (int l = 0; l < 32; l++)
+        {
+            int bits = 0;
+            for (int t = 0; t < 4; t++)
+                for (int h = 0; h < 2; h++)
+                {
+                    int value = 64 * t + 32 * h;   // + l: chunk value / 128, its 32-value run (value % 128) / 32
+                    bits |= (hmask[l] >> (4 * (value / 128) + value % 128 / 32) & 1) << (2 * t + h);
+                }
+            d[64 + l] = (byte)bits;
+        }
+        var packed = g.Slice(96, 12);
+        for (int j = 0; j < 16; j++) d[96 + j] = (byte)(sbyte)GgmlTypes.Q3Scale(j, packed);
+        MemoryMarshal.Write(d[112..], Half(g, 108));
     }
 
     static void RepackQ4_K(ReadOnlySpan<byte> g, Span<byte> d, bool five)
@@ -170,8 +271,8 @@ internal static unsafe partial class QuantizedGemm
         {
             d[i] = (byte)((v[i] & 0xF) | (v[i + 64] & 0xF) << 4);
             d[64 + i] = (byte)((v[128 + i] & 0xF) | (v[192 + i] & 0xF) << 4);
-            d[128 + i] = (byte)(v[i] >> 4 | (v[i + 64] >> 4) << 2 | (v[i + 128] >> 4) << 4 | (v[i + 192] >> 4) << 6);
         }
+        TwoBitPlane(v, 4, d[128..]);
         g.Slice(192, 16).CopyTo(d[192..]);
         MemoryMarshal.Write(d[208..], Half(g, 208));
     }
@@ -179,7 +280,7 @@ internal static unsafe partial class QuantizedGemm
     // ---- activations ----
 
     /// <summary>Bytes of one row of <paramref name="k"/> activations quantized for <paramref name="f"/>.</summary>
-    public static long ActivationRowBytes(QuantFormat f, int k) => f == QuantFormat.Q8_0 ? (long)k * 2 + k / QK * 4 : (long)k / QKK * Q8KBytes;
+    public static long ActivationRowBytes(QuantFormat f, int k) => TakesQ8K(f) ? (long)k / QKK * Q8KBytes : (long)k * 2 + k / QK * 4;
 
     /// <summary>
     /// ggml's quantize_row_q8_K: per 256 values, the value of largest magnitude (the first if tied) maps to -127,
@@ -274,6 +375,28 @@ internal static unsafe partial class QuantizedGemm
     internal static void Multiply(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0, QuantIsa isa)
     {
         if (isa == QuantIsa.None) throw new PlatformNotSupportedException("QuantizedGemm needs AVX-512BW or AVX2 with FMA");
+        if (isa == QuantIsa.Avx2) { MultiplyAvx2(aq, m, w, c, ldc, col0); return; }
+        switch (w.Format)
+        {
+            case QuantFormat.Q8_0: Tiles<Block32<Q8_0Block>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q4_0: Tiles<Block32<Q4_0Block>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q5_0: Tiles<Block32<Q5_0Block>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q2_K: Tiles<KQuant<Q2KBlock>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q3_K: Tiles<KQuant<Q3KBlock>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q4_K: Tiles<KQuant<Q4KBlock<Four>>>(aq, m, w, c, ldc, col0); break;
+            case QuantFormat.Q5_K: Tiles<KQuant<Q4KBlock<Five>>>(aq, m, w, c, ldc, col0); break;
+            default: Tiles<KQuant<Q6KBlock>>(aq, m, w, c, ldc, col0); break;
+        }
+    }
+
+    /// <summary>One weight row against 1, 2 or 4 activation rows: one chain over the row's blocks in order.</summary>
+    interface IKernel
+    {
+        static abstract void Row<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows;
+    }
+
+    static void Tiles<TKernel>(byte* aq, int m, QuantizedMatrix w, float* c, int ldc, int col0) where TKernel : struct, IKernel
+    {
         long xs = ActivationRowBytes(w.Format, w.Cols);
         int blocks = w.Cols / BlockSize(w.Format);
         const int RowTile = 16;
@@ -288,22 +411,9 @@ internal static unsafe partial class QuantizedGemm
                 for (int n = n0; n < n1; n++)
                 {
                     byte* wr = w.Data + n * w.RowBytes;
-                    if (isa == QuantIsa.Avx2) { Avx2Row(w.Format, rows, wr, blocks, x, xs, w.Cols, ci + n, ldc); continue; }
-                    switch (w.Format, rows)
-                    {
-                        case (QuantFormat.Q4_K, 4): Q4K<R4, Four>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q4_K, 2): Q4K<R2, Four>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q4_K, _): Q4K<R1, Four>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q5_K, 4): Q4K<R4, Five>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q5_K, 2): Q4K<R2, Five>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q5_K, _): Q4K<R1, Five>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q6_K, 4): Q6K<R4>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q6_K, 2): Q6K<R2>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q6_K, _): Q6K<R1>(wr, blocks, x, xs, ci + n, ldc); break;
-                        case (QuantFormat.Q8_0, 4): Q80<R4>(wr, blocks, x, xs, w.Cols, ci + n, ldc); break;
-                        case (QuantFormat.Q8_0, 2): Q80<R2>(wr, blocks, x, xs, w.Cols, ci + n, ldc); break;
-                        default: Q80<R1>(wr, blocks, x, xs, w.Cols, ci + n, ldc); break;
-                    }
+                    if (rows == 4) TKernel.Row<R4>(wr, blocks, x, xs, w.Cols, ci + n, ldc);
+                    else if (rows == 2) TKernel.Row<R2>(wr, blocks, x, xs, w.Cols, ci + n, ldc);
+                    else TKernel.Row<R1>(wr, blocks, x, xs, w.Cols, ci + n, ldc);
                 }
                 i += rows;
             }
@@ -323,9 +433,12 @@ internal static unsafe partial class QuantizedGemm
     // its two sums of 16.
     static readonly Vector512<short> Q4Scale0 = Lanes(i => i / 16), Q4Scale1 = Lanes(i => 2 + i / 16),
         Q4Scale2 = Lanes(i => 4 + i / 16), Q4Scale3 = Lanes(i => 6 + i / 16), Q4Mins = Lanes(i => 8 + (i % 16) / 2);
-    // Q6_K: s16 lanes of zmm t are sub-blocks of 16: 4t + lane / 8.
+    // Q2_K, Q3_K, Q6_K: s16 lanes of zmm t are sub-blocks of 16: 4t + lane / 8.
     static readonly Vector512<short> Q6Scale0 = Lanes(i => i / 8), Q6Scale1 = Lanes(i => 4 + i / 8),
         Q6Scale2 = Lanes(i => 8 + i / 8), Q6Scale3 = Lanes(i => 12 + i / 8);
+    // Q4_0, Q5_0: the 16 nibble bytes twice, widened: lanes 0-15 take the low nibbles, 16-31 the high ones; Q5_0's
+    // lane j takes bit j / 2 of its half of the broadcast fifth bits.
+    static readonly Vector512<short> NibbleShifts = Lanes(i => i / 16 * 4), FifthShifts = Lanes(i => i / 2);
 
     static Vector512<short> Lanes(Func<int, int> f)
     {
@@ -354,7 +467,7 @@ internal static unsafe partial class QuantizedGemm
         Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(factors, Vector256.Load((short*)(xb + 4 + QKK)))),
             Vector256.Create(dOffset * *(float*)xb), acc);
 
-    // Q5_K's fifth bits: zmm t takes bit 2t of qh[l] for its first 32 values and bit 2t + 1 for the next 32.
+    // Q5_K's fifth bits (and Q3_K's third): zmm t takes bit 2t of qh[l] for its first 32 values and bit 2t + 1 for the next 32.
     static readonly Vector512<byte> Q5Bit0 = Bits(0), Q5Bit1 = Bits(1), Q5Bit2 = Bits(2), Q5Bit3 = Bits(3);
 
     static Vector512<byte> Bits(int t)
@@ -364,51 +477,166 @@ internal static unsafe partial class QuantizedGemm
         return Vector512.Create(v);
     }
 
+    /// <summary><paramref name="value"/> in the bytes whose bit of <paramref name="qh"/> (selected by <paramref name="bit"/>) is set, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<byte> FifthBit(Vector512<byte> qh, Vector512<byte> bit) =>
-        Vector512.AndNot(Vector512.Create((byte)0x10), Vector512.Equals(qh & bit, Vector512<byte>.Zero));
+    static Vector512<byte> HighBit(Vector512<byte> qh, Vector512<byte> bit, Vector512<byte> value) =>
+        Vector512.AndNot(value, Vector512.Equals(qh & bit, Vector512<byte>.Zero));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q4K<TRows, TBits>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows where TBits : struct, IBits
+    /// <summary><paramref name="value"/> added to the values whose bit is set in the 32 bytes at <paramref name="bits"/> (Q5_K's layout).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void HighBits(byte* bits, byte value, ref Vector512<byte> v0, ref Vector512<byte> v1, ref Vector512<byte> v2, ref Vector512<byte> v3)
     {
-        int rows = TRows.Count;
-        int meta = TBits.HasFifthBit ? 160 : 128, stride = TBits.HasFifthBit ? 184 : 152;
-        Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
-        var low = Vector512.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++, w += stride)
-        {
-            var q0 = Vector512.Load(w);
-            var q1 = Vector512.Load(w + 64);
-            var v0 = q0 & low;
-            var v1 = Avx512BW.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & low;
-            var v2 = q1 & low;
-            var v3 = Avx512BW.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low;
-            if (TBits.HasFifthBit)
-            {
-                var h = Vector256.Load(w + 128);
-                var qh = Vector512.Create(h, h);
-                v0 |= FifthBit(qh, Q5Bit0); v1 |= FifthBit(qh, Q5Bit1); v2 |= FifthBit(qh, Q5Bit2); v3 |= FifthBit(qh, Q5Bit3);
-            }
-            var scm = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + meta));   // lanes 0-7 scales, 8-15 mins
-            var s0 = Avx512BW.PermuteVar32x16(scm, Q4Scale0);
-            var s1 = Avx512BW.PermuteVar32x16(scm, Q4Scale1);
-            var s2 = Avx512BW.PermuteVar32x16(scm, Q4Scale2);
-            var s3 = Avx512BW.PermuteVar32x16(scm, Q4Scale3);
-            var mins = Avx512BW.PermuteVar32x16(scm, Q4Mins).GetLower();
-            float d = *(float*)(w + meta + 16), dmin = *(float*)(w + meta + 20);
-            byte* xb = x + (long)b * Q8KBytes;
-            f0 = Products(f0, xb, d, v0, v1, v2, v3, s0, s1, s2, s3); m0 = Offsets(m0, xb, dmin, mins);
-            if (rows > 1) { f1 = Products(f1, xb + xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m1 = Offsets(m1, xb + xs, dmin, mins); }
-            if (rows > 2)
-            {
-                f2 = Products(f2, xb + 2 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m2 = Offsets(m2, xb + 2 * xs, dmin, mins);
-                f3 = Products(f3, xb + 3 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m3 = Offsets(m3, xb + 3 * xs, dmin, mins);
-            }
-        }
-        Finish<TRows>(c, ldc, f0, f1, f2, f3, m0, m1, m2, m3);
+        var h = Vector256.Load(bits);
+        var qh = Vector512.Create(h, h);
+        var add = Vector512.Create(value);
+        v0 |= HighBit(qh, Q5Bit0, add); v1 |= HighBit(qh, Q5Bit1, add); v2 |= HighBit(qh, Q5Bit2, add); v3 |= HighBit(qh, Q5Bit3, add);
     }
 
+    /// <summary>
+    /// A 256-value block: four zmm of 64 consecutive unsigned values; the int16 scale of each s16 lane of their
+    /// vpmaddubsw products; the factor of each of Q8_K's 16 sums of 16 in the offset taken off (the mins, or the scales
+    /// where the values are stored plus a constant), d and the offset's scale.
+    /// </summary>
+    interface IKBlock
+    {
+        static abstract int Stride { get; }
+        static abstract void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3);
+        static abstract void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+            out Vector256<short> factors, out float d, out float dOffset);
+    }
+
+    /// <summary>16 int8 scales (then, for <paramref name="minsAfter"/>, 16 mins) at <paramref name="meta"/>: the lanes of sub-blocks of 16 and the offset factors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void SixteenScales(byte* meta, bool minsAfter, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+        out Vector256<short> factors)
+    {
+        var sc = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)meta));   // lanes 0-15: the scales (16-31: the mins)
+        s0 = Avx512BW.PermuteVar32x16(sc, Q6Scale0);
+        s1 = Avx512BW.PermuteVar32x16(sc, Q6Scale1);
+        s2 = Avx512BW.PermuteVar32x16(sc, Q6Scale2);
+        s3 = Avx512BW.PermuteVar32x16(sc, Q6Scale3);
+        factors = minsAfter ? sc.GetUpper() : sc.GetLower();
+    }
+
+    /// <summary>
+    /// Q6_K's and Q3_K's metadata at <paramref name="meta"/> (16 int8 scales, fp32 d), values stored plus
+    /// <paramref name="offset"/>: offset · scale · (the sums of 16) is taken off per sub-block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ScalesOfOffsetValues(byte* meta, int offset, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+        out Vector256<short> factors, out float d, out float dOffset)
+    {
+        SixteenScales(meta, minsAfter: false, out s0, out s1, out s2, out s3, out factors);
+        d = *(float*)(meta + 16);
+        dOffset = offset * d;
+    }
+
+    /// <summary>The 2-bit plane at <paramref name="w"/>: zmm t is bits 2t, 2t + 1 of each byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void TwoBits(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3)
+    {
+        var p = Vector512.Load(w);
+        var three = Vector512.Create((byte)3);
+        v0 = p & three;
+        v1 = Avx512BW.ShiftRightLogical(p.AsUInt16(), 2).AsByte() & three;
+        v2 = Avx512BW.ShiftRightLogical(p.AsUInt16(), 4).AsByte() & three;
+        v3 = Avx512BW.ShiftRightLogical(p.AsUInt16(), 6).AsByte() & three;
+    }
+
+    struct Q4KBlock<TBits> : IKBlock where TBits : struct, IBits
+    {
+        public static int Stride => TBits.HasFifthBit ? 184 : 152;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3)
+        {
+            var low = Vector512.Create((byte)0x0F);
+            var q0 = Vector512.Load(w);
+            var q1 = Vector512.Load(w + 64);
+            v0 = q0 & low;
+            v1 = Avx512BW.ShiftRightLogical(q0.AsUInt16(), 4).AsByte() & low;
+            v2 = q1 & low;
+            v3 = Avx512BW.ShiftRightLogical(q1.AsUInt16(), 4).AsByte() & low;
+            if (TBits.HasFifthBit) HighBits(w + 128, 0x10, ref v0, ref v1, ref v2, ref v3);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+            out Vector256<short> factors, out float d, out float dOffset)
+        {
+            byte* meta = w + (TBits.HasFifthBit ? 160 : 128);
+            var scm = Avx512BW.ConvertToVector512Int16(Vector256.Load(meta));   // lanes 0-7 scales, 8-15 mins
+            s0 = Avx512BW.PermuteVar32x16(scm, Q4Scale0);
+            s1 = Avx512BW.PermuteVar32x16(scm, Q4Scale1);
+            s2 = Avx512BW.PermuteVar32x16(scm, Q4Scale2);
+            s3 = Avx512BW.PermuteVar32x16(scm, Q4Scale3);
+            factors = Avx512BW.PermuteVar32x16(scm, Q4Mins).GetLower();
+            d = *(float*)(meta + 16);
+            dOffset = *(float*)(meta + 20);
+        }
+    }
+
+    struct Q6KBlock : IKBlock
+    {
+        public static int Stride => 212;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3)
+        {
+            var low = Vector512.Create((byte)0x0F);
+            var high = Vector512.Create((byte)0x30);
+            var l0 = Vector512.Load(w);
+            var l1 = Vector512.Load(w + 64);
+            var h = Vector512.Load(w + 128).AsUInt16();
+            v0 = (l0 & low) | (Avx512BW.ShiftLeftLogical(h, 4).AsByte() & high);
+            v1 = (Avx512BW.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low) | (Avx512BW.ShiftLeftLogical(h, 2).AsByte() & high);
+            v2 = (l1 & low) | (h.AsByte() & high);
+            v3 = (Avx512BW.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low) | (Avx512BW.ShiftRightLogical(h, 2).AsByte() & high);
+        }
+
+        /// <remarks>The stored values are q + 32.</remarks>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+            out Vector256<short> factors, out float d, out float dOffset) => ScalesOfOffsetValues(w + 192, 32, out s0, out s1, out s2, out s3, out factors, out d, out dOffset);
+    }
+
+    struct Q3KBlock : IKBlock
+    {
+        public static int Stride => 116;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3)
+        {
+            TwoBits(w, out v0, out v1, out v2, out v3);
+            HighBits(w + 64, 4, ref v0, ref v1, ref v2, ref v3);
+        }
+
+        /// <remarks>The stored values are q + 4.</remarks>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+            out Vector256<short> factors, out float d, out float dOffset) => ScalesOfOffsetValues(w + 96, 4, out s0, out s1, out s2, out s3, out factors, out d, out dOffset);
+    }
+
+    struct Q2KBlock : IKBlock
+    {
+        public static int Stride => 104;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Values(byte* w, out Vector512<byte> v0, out Vector512<byte> v1, out Vector512<byte> v2, out Vector512<byte> v3) =>
+            TwoBits(w, out v0, out v1, out v2, out v3);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Scales(byte* w, out Vector512<short> s0, out Vector512<short> s1, out Vector512<short> s2, out Vector512<short> s3,
+            out Vector256<short> factors, out float d, out float dOffset)
+        {
+            SixteenScales(w + 64, minsAfter: true, out s0, out s1, out s2, out s3, out factors);
+            d = *(float*)(w + 96);
+            dOffset = *(float*)(w + 100);
+        }
+    }
+
+    /// <summary>The K-quant kernel: Σ d · xd · scale · q · x less dOffset · xd · Σ factor · (Q8_K's sums of 16), per block.</summary>
+    /// <summary>The row sums in one fixed order (the AVX2 path's, QuantizedGemm.Avx2.cs): both paths give the same floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Finish<TRows>(float* c, int ldc, Vector512<float> f0, Vector512<float> f1, Vector512<float> f2, Vector512<float> f3,
         Vector256<float> m0, Vector256<float> m1, Vector256<float> m2, Vector256<float> m3) where TRows : struct, IRows
@@ -418,66 +646,103 @@ internal static unsafe partial class QuantizedGemm
         if (TRows.Count > 2) { c[2 * ldc] = Total(f2.GetLower(), f2.GetUpper(), m2); c[3 * ldc] = Total(f3.GetLower(), f3.GetUpper(), m3); }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q6K<TRows>(byte* w, int blocks, byte* x, long xs, float* c, int ldc) where TRows : struct, IRows
+    struct KQuant<TBlock> : IKernel where TBlock : struct, IKBlock
     {
-        int rows = TRows.Count;
-        Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
-        var low = Vector512.Create((byte)0x0F);
-        var high = Vector512.Create((byte)0x30);
-        for (int b = 0; b < blocks; b++, w += 212)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Row<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows
         {
-            var l0 = Vector512.Load(w);
-            var l1 = Vector512.Load(w + 64);
-            var h = Vector512.Load(w + 128).AsUInt16();
-            var v0 = (l0 & low) | (Avx512BW.ShiftLeftLogical(h, 4).AsByte() & high);
-            var v1 = (Avx512BW.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & low) | (Avx512BW.ShiftLeftLogical(h, 2).AsByte() & high);
-            var v2 = (l1 & low) | (h.AsByte() & high);
-            var v3 = (Avx512BW.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & low) | (Avx512BW.ShiftRightLogical(h, 2).AsByte() & high);
-            var sc = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w + 192)));   // lanes 0-15: the int8 scales
-            var s0 = Avx512BW.PermuteVar32x16(sc, Q6Scale0);
-            var s1 = Avx512BW.PermuteVar32x16(sc, Q6Scale1);
-            var s2 = Avx512BW.PermuteVar32x16(sc, Q6Scale2);
-            var s3 = Avx512BW.PermuteVar32x16(sc, Q6Scale3);
-            var sc16 = sc.GetLower();
-            // The stored values are q + 32: 32 · scale · (the sums of 16) is taken off per sub-block.
-            float d = *(float*)(w + 208), d32 = 32 * d;
-            byte* xb = x + (long)b * Q8KBytes;
-            f0 = Products(f0, xb, d, v0, v1, v2, v3, s0, s1, s2, s3); m0 = Offsets(m0, xb, d32, sc16);
-            if (rows > 1) { f1 = Products(f1, xb + xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m1 = Offsets(m1, xb + xs, d32, sc16); }
-            if (rows > 2)
+            int rows = TRows.Count;
+            Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+            Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (int b = 0; b < blocks; b++, w += TBlock.Stride)
             {
-                f2 = Products(f2, xb + 2 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m2 = Offsets(m2, xb + 2 * xs, d32, sc16);
-                f3 = Products(f3, xb + 3 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m3 = Offsets(m3, xb + 3 * xs, d32, sc16);
+                TBlock.Values(w, out var v0, out var v1, out var v2, out var v3);
+                TBlock.Scales(w, out var s0, out var s1, out var s2, out var s3, out var factors, out float d, out float dOffset);
+                byte* xb = x + (long)b * Q8KBytes;
+                f0 = Products(f0, xb, d, v0, v1, v2, v3, s0, s1, s2, s3); m0 = Offsets(m0, xb, dOffset, factors);
+                if (rows > 1) { f1 = Products(f1, xb + xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m1 = Offsets(m1, xb + xs, dOffset, factors); }
+                if (rows > 2)
+                {
+                    f2 = Products(f2, xb + 2 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m2 = Offsets(m2, xb + 2 * xs, dOffset, factors);
+                    f3 = Products(f3, xb + 3 * xs, d, v0, v1, v2, v3, s0, s1, s2, s3); m3 = Offsets(m3, xb + 3 * xs, dOffset, factors);
+                }
             }
+            Finish<TRows>(c, ldc, f0, f1, f2, f3, m0, m1, m2, m3);
         }
-        Finish<TRows>(c, ldc, f0, f1, f2, f3, m0, m1, m2, m3);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q80<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows
+    /// <summary>A block of 32 values with an fp32 scale first: its values widened to int16.</summary>
+    interface IBlock32
     {
-        int rows = TRows.Count;
-        Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
-        short* xq = (short*)x;
-        float* xd = (float*)(x + (long)k * 2);
-        long xsShorts = xs / 2, xsFloats = xs / 4;
-        for (int b = 0; b < blocks; b++, w += 36)
+        static abstract int Stride { get; }
+        static abstract Vector512<short> Values(byte* w);
+    }
+
+    struct Q8_0Block : IBlock32
+    {
+        public static int Stride => 36;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<short> Values(byte* w) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w + 4)));
+    }
+
+    /// <summary>The nibbles at <paramref name="qs"/> (ggml's order) as 32 uint16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<ushort> Nibbles(byte* qs)
+    {
+        var b = Vector128.Load(qs);
+        var twice = Avx512BW.ConvertToVector512UInt16(Vector256.Create(b, b));
+        return Avx512BW.ShiftRightLogicalVariable(twice, NibbleShifts.AsUInt16()) & Vector512.Create((ushort)0xF);
+    }
+
+    struct Q4_0Block : IBlock32
+    {
+        public static int Stride => 20;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<short> Values(byte* w) => Nibbles(w + 4).AsInt16() - Vector512.Create((short)8);
+    }
+
+    struct Q5_0Block : IBlock32
+    {
+        public static int Stride => 24;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<short> Values(byte* w)
         {
-            float dw = *(float*)w;
-            var w16 = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(w + 4)));
-            short* xr = xq + b * QK;
-            float* dr = xd + b;
-            f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr))), Vector512.Create(dw * dr[0]), f0);
-            if (rows > 1)
-                f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + xsShorts))), Vector512.Create(dw * dr[xsFloats]), f1);
-            if (rows > 2)
-            {
-                f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 2 * xsShorts))), Vector512.Create(dw * dr[2 * xsFloats]), f2);
-                f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 3 * xsShorts))), Vector512.Create(dw * dr[3 * xsFloats]), f3);
-            }
+            var h = Vector512.Create(*(uint*)(w + 4)).AsUInt16();
+            var fifth = Avx512BW.ShiftLeftLogical(Avx512BW.ShiftRightLogicalVariable(h, FifthShifts.AsUInt16()) & Vector512.Create((ushort)1), 4);
+            return (Nibbles(w + 8) | fifth).AsInt16() - Vector512.Create((short)16);
         }
-        Finish<TRows>(c, ldc, f0, f1, f2, f3, default, default, default, default);
+    }
+
+    /// <summary>The kernel for blocks of 32 on Q8_0 activations (held widened: k int16 values, then k / 32 fp32 scales).</summary>
+    struct Block32<TBlock> : IKernel where TBlock : struct, IBlock32
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Row<TRows>(byte* w, int blocks, byte* x, long xs, int k, float* c, int ldc) where TRows : struct, IRows
+        {
+            int rows = TRows.Count;
+            Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+            short* xq = (short*)x;
+            float* xd = (float*)(x + (long)k * 2);
+            long xsShorts = xs / 2, xsFloats = xs / 4;
+            for (int b = 0; b < blocks; b++, w += TBlock.Stride)
+            {
+                float dw = *(float*)w;
+                var w16 = TBlock.Values(w);
+                short* xr = xq + b * QK;
+                float* dr = xd + b;
+                f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr))), Vector512.Create(dw * dr[0]), f0);
+                if (rows > 1)
+                    f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + xsShorts))), Vector512.Create(dw * dr[xsFloats]), f1);
+                if (rows > 2)
+                {
+                    f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 2 * xsShorts))), Vector512.Create(dw * dr[2 * xsFloats]), f2);
+                    f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(xr + 3 * xsShorts))), Vector512.Create(dw * dr[3 * xsFloats]), f3);
+                }
+            }
+            Finish<TRows>(c, ldc, f0, f1, f2, f3, default, default, default, default);
+        }
     }
 }

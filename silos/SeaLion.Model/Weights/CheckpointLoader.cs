@@ -66,8 +66,9 @@ internal static class CheckpointLoader
 
     /// <summary>
     /// Shards from a GGUF file: every tensor's presence, shape and type checked first. On a CPU with AVX-512BW (and the
-    /// SeaLion kernels on) Q8_0, Q4_K and Q6_K projection weights stay quantized (<see cref="QuantizedGemm"/>); every
-    /// other tensor (norms, the embedding, other types, any device) is dequantized to float32 once (q/k rows
+    /// SeaLion kernels on) projection weights of every quantized type stay quantized (<see cref="QuantizedGemm"/>: Q8_0,
+    /// Q4_0, Q5_0, Q2_K-Q6_K; the parts of a fused projection may differ in type); every other tensor (norms, the
+    /// embedding, F16/BF16/F32 projections, any device) is dequantized to float32 once (q/k rows
     /// un-permuted) and cast to the serving dtype, as vLLM does where it has no fused kernel.
     /// </summary>
     public static LlamaShard[] LoadGguf(LlamaConfig c, string path, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
