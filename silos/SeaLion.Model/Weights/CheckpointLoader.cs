@@ -85,6 +85,14 @@ internal static class CheckpointLoader
         bool keepQuantized = pack && QuantizedGemm.IsSupported && devices.All(d => d.type == DeviceType.CPU);
         return Build(c, devices, pack, name =>
         {
+            // BF16 tensors are copied as they are (rows moved, not decoded): an 8B BF16 file then loads in about its own
+            // 16 GB, without a float32 copy of each tensor on the way (which did not fit 24 GB).
+            if (f.Tensors[SeaLion.Model.Gguf.GgufModel.GgufName(name, f)].Type == SeaLion.Model.Gguf.GgmlType.BF16)
+            {
+                var bf16 = Bf16Tensor(SeaLion.Model.Gguf.GgufModel.ReadHfRows(f, name, c.NumHeads, c.NumKvHeads, out _, out var rowsShape), rowsShape);
+                if (dtype == ScalarType.BFloat16) return bf16;
+                using (bf16) return bf16.to(dtype);
+            }
             var values = SeaLion.Model.Gguf.GgufModel.ReadHf(f, name, c.NumHeads, c.NumKvHeads, out var shape);
             var t = tensor(values, shape);
             if (dtype == ScalarType.Float32) return t;
@@ -95,6 +103,13 @@ internal static class CheckpointLoader
             var bytes = SeaLion.Model.Gguf.GgufModel.ReadHfRows(f, name, c.NumHeads, c.NumKvHeads, out _, out var shape);
             return new QuantizedSource(format, bytes, (int)shape[0], (int)shape[1]);
         });
+    }
+
+    static unsafe Tensor Bf16Tensor(byte[] bytes, long[] shape)
+    {
+        var t = empty(shape, ScalarType.BFloat16);
+        fixed (byte* src = bytes) Buffer.MemoryCopy(src, TensorMemory.Bf16(t), bytes.LongLength, bytes.LongLength);
+        return t;
     }
 
     /// <summary>A quantized [out, in] weight as stored (ggml blocks along each row), from which ranks take their slices.</summary>
