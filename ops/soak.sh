@@ -29,9 +29,8 @@ CLI="$ROOT/artifacts/cli/sealion.dll"
 RUN="$ROOT/artifacts/soak"; rm -rf "$RUN"; mkdir -p "$RUN/redis"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+cleanup() {   # the last started first: gateways, silos, then Redis (silos leaving the cluster still need it)
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 wait_http() {   # url name
