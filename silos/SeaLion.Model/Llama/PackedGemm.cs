@@ -200,6 +200,16 @@ internal static unsafe partial class TensorMemory
         return (ushort*)p;
     }
 
+    /// <summary>The first byte of a contiguous CPU tensor of any type.</summary>
+    public static void* Raw(TorchSharp.torch.Tensor t)
+    {
+        if (t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
+            throw new ArgumentException($"expected a contiguous CPU tensor, got {t.dtype} on {t.device_type} (contiguous: {t.is_contiguous()})");
+        var p = THSTensor_data(t.Handle);
+        if (p == IntPtr.Zero) throw new InvalidOperationException("libtorch returned no data pointer");
+        return (void*)p;
+    }
+
     /// <summary>The first fp32 element of a CPU float32 tensor (storage offset included); contiguous unless told otherwise (the caller then walks its strides).</summary>
     public static float* Floats(TorchSharp.torch.Tensor t, bool contiguous = true)
     {

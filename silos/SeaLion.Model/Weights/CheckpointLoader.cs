@@ -67,9 +67,9 @@ internal static class CheckpointLoader
     /// <summary>
     /// Shards from a GGUF file: every tensor's presence, shape and type checked first. On a CPU with AVX-512BW (and the
     /// SeaLion kernels on) projection weights of every quantized type stay quantized (<see cref="QuantizedGemm"/>: Q8_0,
-    /// Q4_0, Q5_0, Q2_K-Q6_K; the parts of a fused projection may differ in type); every other tensor (norms, the
-    /// embedding, F16/BF16/F32 projections, any device) is dequantized to float32 once (q/k rows
-    /// un-permuted) and cast to the serving dtype, as vLLM does where it has no fused kernel.
+    /// Q4_0, Q5_0, Q2_K-Q6_K; the parts of a fused projection may differ in type; with AVX2 only, Q8_0 and Q4_K-Q6_K); every
+    /// other quantized tensor (the embedding, any device) is dequantized to float32 once, and F32/F16/BF16 tensors are
+    /// taken as stored; all with q/k rows un-permuted and cast to the serving dtype, as vLLM does where it has no fused kernel.
     /// </summary>
     public static LlamaShard[] LoadGguf(LlamaConfig c, string path, ScalarType dtype, IReadOnlyList<Device> devices, bool pack)
     {
@@ -85,13 +85,14 @@ internal static class CheckpointLoader
         bool keepQuantized = pack && QuantizedGemm.IsSupported && devices.All(d => d.type == DeviceType.CPU);
         return Build(c, devices, pack, name =>
         {
-            // BF16 tensors are copied as they are (rows moved, not decoded): an 8B BF16 file then loads in about its own
-            // 16 GB, without a float32 copy of each tensor on the way (which did not fit 24 GB).
-            if (f.Tensors[SeaLion.Model.Gguf.GgufModel.GgufName(name, f)].Type == SeaLion.Model.Gguf.GgmlType.BF16)
+            // F32, F16 and BF16 tensors are copied as they are (rows moved, not decoded) into a tensor of their own type:
+            // an 8B BF16 file then loads in about its own 16 GB, without a float32 array of each tensor on the way (which
+            // did not fit 24 GB).
+            if (TorchType(f.Tensors[SeaLion.Model.Gguf.GgufModel.GgufName(name, f)].Type) is { } stored)
             {
-                var bf16 = Bf16Tensor(SeaLion.Model.Gguf.GgufModel.ReadHfRows(f, name, c.NumHeads, c.NumKvHeads, out _, out var rowsShape), rowsShape);
-                if (dtype == ScalarType.BFloat16) return bf16;
-                using (bf16) return bf16.to(dtype);
+                var raw = RawTensor(SeaLion.Model.Gguf.GgufModel.ReadHfRows(f, name, c.NumHeads, c.NumKvHeads, out _, out var rowsShape), rowsShape, stored);
+                if (dtype == stored) return raw;
+                using (raw) return raw.to(dtype);
             }
             var values = SeaLion.Model.Gguf.GgufModel.ReadHf(f, name, c.NumHeads, c.NumKvHeads, out var shape);
             var t = tensor(values, shape);
@@ -105,10 +106,18 @@ internal static class CheckpointLoader
         });
     }
 
-    static unsafe Tensor Bf16Tensor(byte[] bytes, long[] shape)
+    static ScalarType? TorchType(SeaLion.Model.Gguf.GgmlType t) => t switch
     {
-        var t = empty(shape, ScalarType.BFloat16);
-        fixed (byte* src = bytes) Buffer.MemoryCopy(src, TensorMemory.Bf16(t), bytes.LongLength, bytes.LongLength);
+        SeaLion.Model.Gguf.GgmlType.F32 => ScalarType.Float32,
+        SeaLion.Model.Gguf.GgmlType.F16 => ScalarType.Float16,
+        SeaLion.Model.Gguf.GgmlType.BF16 => ScalarType.BFloat16,
+        _ => null,
+    };
+
+    static unsafe Tensor RawTensor(byte[] bytes, long[] shape, ScalarType type)
+    {
+        var t = empty(shape, type);
+        fixed (byte* src = bytes) Buffer.MemoryCopy(src, TensorMemory.Raw(t), bytes.LongLength, bytes.LongLength);
         return t;
     }
 
