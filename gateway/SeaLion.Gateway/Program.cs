@@ -2,6 +2,7 @@ using SeaLion.Gateway;
 using SeaLion.Hosting;
 
 // The gateway image's entry point: `sealion-gateway --redis HOST:PORT ...`, the same options as `sealion gateway`.
+NativeHeap.LimitArenas();
 if (args is ["help" or "--help" or "-h"])
 {
     Console.Out.WriteLine("usage: sealion-gateway " + GatewayCommand.Usage);

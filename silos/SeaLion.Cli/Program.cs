@@ -78,6 +78,7 @@ const string Usage = """
     Llama 3 tokenizer, generated on first use under $SEALION_HOME (default ~/.cache/sealion).
     """;
 
+NativeHeap.LimitArenas();   // first, before the threads a server starts take arenas of their own
 if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
 {
     Console.Out.WriteLine(Usage);

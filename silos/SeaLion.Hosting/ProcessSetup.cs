@@ -42,6 +42,10 @@ public static class ProcessSetup
         // while these stay flat grows in native memory.
         var live = Metrics.CreateGauge("sealion_gc_live_bytes", "Managed heap in use after the last garbage collection (heap size less fragmentation).");
         var committed = Metrics.CreateGauge("sealion_gc_committed_bytes", "Memory the .NET garbage collector has committed from the OS.");
+        // What collecting costs the process: every pause so far, and the last pause of each kind (a blocking full
+        // collection is the one that stalls token streams; background ones pause only briefly).
+        var pauses = Metrics.CreateCounter("sealion_gc_pause_seconds_total", "Time the process was paused by the garbage collector since it started.");
+        var lastPause = Metrics.CreateGauge("sealion_gc_last_pause_seconds", "Pause of the last garbage collection of each kind (ephemeral, full_blocking, background).", "kind");
         Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             queue.Set(ThreadPool.PendingWorkItemCount);
@@ -49,6 +53,12 @@ public static class ProcessSetup
             var gc = GC.GetGCMemoryInfo();
             live.Set(gc.HeapSizeBytes - gc.FragmentedBytes);
             committed.Set(gc.TotalCommittedBytes);
+            pauses.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
+            foreach (var (kind, label) in new[] { (GCKind.Ephemeral, "ephemeral"), (GCKind.FullBlocking, "full_blocking"), (GCKind.Background, "background") })
+            {
+                var info = GC.GetGCMemoryInfo(kind);
+                lastPause.WithLabels(label).Set(info.Index == 0 ? 0 : info.PauseDurations.ToArray().Sum(p => p.TotalSeconds));
+            }
         });
     }
 

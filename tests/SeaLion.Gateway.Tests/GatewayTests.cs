@@ -79,7 +79,8 @@ public sealed class GatewayTests(ServerFixture server)
         using var http = new HttpClient();
         string text = await http.GetStringAsync($"http://127.0.0.1:{server.HttpPort}/metrics");
         foreach (var series in new[] { "sealion_gateway_requests_total", "sealion_gateway_request_duration_seconds_bucket", "sealion_routing_decisions_total",
-                     "sealion_num_requests_running", "sealion_kv_cache_usage_perc", "sealion_time_to_first_token_seconds_bucket", "sealion_session_placements_total" })
+                     "sealion_num_requests_running", "sealion_kv_cache_usage_perc", "sealion_time_to_first_token_seconds_bucket", "sealion_session_placements_total",
+                     "sealion_gc_live_bytes", "sealion_gc_committed_bytes", "sealion_gc_pause_seconds_total", "sealion_gc_last_pause_seconds{kind=\"full_blocking\"}" })
             Assert.Contains(series, text);
         var psi = new System.Diagnostics.ProcessStartInfo("promtool", "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = System.Diagnostics.Process.Start(psi)!;   // promtool: Debian package prometheus (./sealion test installs it)
@@ -88,6 +89,13 @@ public sealed class GatewayTests(ServerFixture server)
         string output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Assert.True(p.ExitCode == 0, "promtool check metrics: " + output);
+    }
+
+    [Fact]
+    public void Malloc_arenas_are_limited_unless_the_environment_says_otherwise()
+    {
+        // glibc's mallopt answers 1 only for a parameter it knows, so a mistyped constant fails here.
+        Assert.Equal(Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is not { Length: > 0 }, SeaLion.Hosting.NativeHeap.LimitArenas());
     }
 
     [Fact]

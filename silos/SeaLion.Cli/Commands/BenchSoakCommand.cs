@@ -30,14 +30,15 @@ public sealed record SoakOptions
 
 /// <summary>
 /// One window of the run: requests finished in it, tokens, the p99 of the gaps between streamed chunks, and each
-/// process's working set, managed heap live after the last GC, and GC-committed memory at its end (MB, in the order of the metrics URLs).
+/// process's working set, managed heap live after the last GC, and GC-committed memory at its end (MB, in the order of the metrics URLs),
+/// and its time paused by the GC so far (seconds).
 /// </summary>
 public sealed record SoakWindow(double StartS, long Requests, long Tokens, double ItlP99Ms, double ItlP50Ms, IReadOnlyList<double?> WorkingSetMb,
-    IReadOnlyList<double?>? GcLiveMb = null, IReadOnlyList<double?>? GcCommittedMb = null);
+    IReadOnlyList<double?>? GcLiveMb = null, IReadOnlyList<double?>? GcCommittedMb = null, IReadOnlyList<double?>? GcPauseS = null);
 
 /// <summary>A process's memory and thread-pool figures from its /metrics.</summary>
 public sealed record ProcessSample(string Url, double? WorkingSetBytes, double? ManagedHeapBytes, double? ThreadPoolQueue, double? ThreadPoolThreads,
-    double? GcLiveBytes = null, double? GcCommittedBytes = null);
+    double? GcLiveBytes = null, double? GcCommittedBytes = null, double? GcPauseSeconds = null, double? GcLastFullBlockingPauseSeconds = null);
 
 public sealed record SoakReport(
     int Streams, double DurationS, long Requests, long Tokens, double TokensPerSecond, long Cancelled, long PlantedBad, long PlantedBadRefusedRightly,
@@ -78,12 +79,12 @@ public static class BenchSoakCommand
         if (options.Duration <= TimeSpan.Zero) throw new UsageException($"--duration-s must be positive, got {options.Duration.TotalSeconds}");
         if (options.CancelFraction is < 0 or > 0.5 || options.BadFraction is < 0 or > 0.5)
             throw new UsageException($"--cancel-fraction and --bad-fraction must be within [0, 0.5], got {options.CancelFraction} and {options.BadFraction}");
-        var r = await RunAsync(options, progress: w => Console.Error.WriteLine($"soak: window at {w.StartS,6:F0} s: {w.Requests} requests, {w.Tokens} tokens, chunk gap p99 {w.ItlP99Ms:F1} ms, working sets {Row(w.WorkingSetMb)} MB, GC live {Row(w.GcLiveMb)}, GC committed {Row(w.GcCommittedMb)} MB"));
+        var r = await RunAsync(options, progress: w => Console.Error.WriteLine($"soak: window at {w.StartS,6:F0} s: {w.Requests} requests, {w.Tokens} tokens, chunk gap p99 {w.ItlP99Ms:F1} ms, working sets {Row(w.WorkingSetMb)} MB, GC live {Row(w.GcLiveMb)}, GC committed {Row(w.GcCommittedMb)} MB, GC paused {Row(w.GcPauseS, "F1")} s"));
         Console.Out.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
         return r.Errors == 0 ? 0 : 1;
     }
 
-    static string Row(IReadOnlyList<double?>? mb) => mb is null ? "-" : string.Join(" ", mb.Select(m => m?.ToString("F0") ?? "-"));
+    static string Row(IReadOnlyList<double?>? values, string format = "F0") => values is null ? "-" : string.Join(" ", values.Select(m => m?.ToString(format, CultureInfo.InvariantCulture) ?? "-"));
 
     sealed class Tally
     {
@@ -119,7 +120,8 @@ public static class BenchSoakCommand
                 var samples = await Sample(probe, o.MetricsUrls);
                 static double?[] Mb(IEnumerable<double?> bytes) => bytes.Select(b => b is { } v ? Math.Round(v / 1e6, 1) : (double?)null).ToArray();
                 var w = new SoakWindow(Math.Round(at, 1), t.Requests, t.Tokens, Math.Round(Percentile(gaps, 0.99), 2), Math.Round(Percentile(gaps, 0.5), 2),
-                    Mb(samples.Select(p => p.WorkingSetBytes)), Mb(samples.Select(p => p.GcLiveBytes)), Mb(samples.Select(p => p.GcCommittedBytes)));
+                    Mb(samples.Select(p => p.WorkingSetBytes)), Mb(samples.Select(p => p.GcLiveBytes)), Mb(samples.Select(p => p.GcCommittedBytes)),
+                    samples.Select(p => p.GcPauseSeconds is { } v ? Math.Round(v, 2) : (double?)null).ToArray());
                 windows.Add(w);
                 progress?.Invoke(w);
                 Add(total, t);
@@ -275,7 +277,8 @@ public static class BenchSoakCommand
                 return null;
             }
             list.Add(new ProcessSample(u.ToString(), Value("process_working_set_bytes"), Value("dotnet_total_memory_bytes"),
-                Value("sealion_threadpool_queue_length"), Value("sealion_threadpool_threads"), Value("sealion_gc_live_bytes"), Value("sealion_gc_committed_bytes")));
+                Value("sealion_threadpool_queue_length"), Value("sealion_threadpool_threads"), Value("sealion_gc_live_bytes"), Value("sealion_gc_committed_bytes"),
+                Value("sealion_gc_pause_seconds_total"), Value("sealion_gc_last_pause_seconds{kind=\"full_blocking\"}")));
         }
         return list;
     }
