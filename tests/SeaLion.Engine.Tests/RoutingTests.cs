@@ -72,6 +72,35 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public void The_approximate_index_agrees_with_a_naive_lru_under_random_routing()
+    {
+        // The index threads its recency lists through one slot array; a list per engine of what was routed there,
+        // cut from the front, is the meaning it must keep. 300 engines: past the 256 kept inline in an EngineSet.
+        const int Engines = 300, Room = 12;
+        var rng = new Random(11);
+        var pool = Enumerable.Range(0, 6).Select(i => Chain(100 + i, 5)).ToArray();   // shared prefixes: the same hashes on many engines
+        var approx = new ApproximateIndex(Engines, Room);
+        var naive = Enumerable.Range(0, Engines).Select(_ => new List<BlockHash>()).ToArray();
+        int[] engines = [0, 1, 63, 64, 255, 256, 299];
+        for (int step = 0; step < 3000; step++)
+        {
+            int e = engines[rng.Next(engines.Length)];
+            var chain = pool[rng.Next(pool.Length)].Take(rng.Next(1, 6)).ToList();
+            approx.Routed(e, chain);
+            foreach (var h in chain) { naive[e].Remove(h); naive[e].Add(h); }
+            if (naive[e].Count > Room) naive[e].RemoveRange(0, naive[e].Count - Room);
+            if (step % 50 != 0) continue;
+            foreach (var c in pool)
+            {
+                int[] expected = new int[Engines];
+                foreach (int x in engines) expected[x] = c.TakeWhile(naive[x].Contains).Count();
+                Assert.Equal(expected, approx.Match(c));
+            }
+            Assert.Equal(naive.SelectMany(l => l).Distinct().Count(), approx.Blocks);
+        }
+    }
+
+    [Fact]
     public void Round_robin_affinity_and_load_only_do_what_they_say()
     {
         var rr = new RoundRobinPolicy();
