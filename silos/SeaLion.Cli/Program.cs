@@ -21,6 +21,9 @@ const string Usage = """
                      [--cpu-kernels sealion|torch]
       bench engine   [--engine torch|sim] [--concurrency 1,4,16,64] [--workload fixed|sharegpt] [--prefix-experiment]
                      [--plot FILE.png] ... (see docs/cli.md)
+      bench check-cuda [--config small] [--bf16-config tiny] [--seed S] [--device cuda|cpu] [--prompt-len 24] [--gen-len 32]
+                     [--tolerance 1e-3] [--reference-seed S]: the model on the device against the CPU (fp32, teacher-forced
+                     greedy) and bf16 against fp32 on the device; JSON, exit code 1 when they disagree
       bench gateway  [--streams 200] [--prompt-len 128] [--gen-len 128] [--sim-time-scale 1]: gateway + Orleans
                      overhead over the simulated engine alone
       bench cluster  [--hosts 8] [--rates 4,8,...] [--seconds 120] [--policies random,...,precise_kv] [--plot FILE.png]

@@ -4,9 +4,7 @@ namespace SeaLion.Hosting;
 public static class ServerArgs
 {
     /// <summary>$SEALION_HOME, else ~/.cache/sealion: the embedded default model and the development API key.</summary>
-    public static string Home =>
-        Environment.GetEnvironmentVariable("SEALION_HOME") is { Length: > 0 } home ? home
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sealion");
+    public static string Home => CliArgs.Home;
 
     /// <summary>--host: the IP address to listen on (default loopback).</summary>
     public static string Host(CliArgs a)

@@ -95,6 +95,57 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
     }
 
     [Fact]
+    public void Bench_engine_sweeps_the_torch_engine_and_plots_it()
+    {
+        string png = Path.Combine(_home.Dir, $"engine-{Guid.NewGuid():N}.png");
+        var (code, stdout, err) = Run("bench", "engine", "--concurrency", "1,2", "--prompt-len", "8", "--gen-len", "4", "--requests-per-level", "1",
+            "--threads", "2", "--kv-cache-mb", "64", "--plot", png);
+        Assert.True(code == 0, err);
+        var r = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("torch", r.GetProperty("engine").GetString());
+        Assert.Equal("64 MiB", r.GetProperty("kv_sized_by").GetString());
+        Assert.True(r.GetProperty("kv_blocks").GetInt32() > 0);
+        Assert.Equal(new[] { 1, 2 }, r.GetProperty("sweep").EnumerateArray().Select(p => p.GetProperty("concurrency").GetInt32()));
+        Assert.All(r.GetProperty("sweep").EnumerateArray(), p => Assert.True(p.GetProperty("output_tok_s").GetDouble() > 0));
+        Assert.Equal(2, r.GetProperty("speedup_vs_first_level").GetArrayLength());
+        Assert.True(new FileInfo(png).Length > 10_000);
+    }
+
+    static JsonElement CheckCuda(JsonElement r, string name) => r.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("name").GetString() == name);
+
+    [Fact]
+    public void Check_cuda_on_the_cpu_passes_when_both_sides_hold_the_same_weights()
+    {
+        var (code, stdout, err) = Run("bench", "check-cuda", "--device", "cpu", "--config", "tiny", "--gen-len", "12", "--threads", "2");
+        Assert.True(code == 0, err + stdout);
+        var r = JsonDocument.Parse(stdout).RootElement;
+        Assert.True(r.GetProperty("passed").GetBoolean());
+        var fp32 = CheckCuda(r, "fp32 cpu vs fp32 cpu");
+        Assert.True(fp32.GetProperty("passed").GetBoolean());
+        Assert.Equal(12, fp32.GetProperty("generated").GetInt32());
+        Assert.Equal(12, fp32.GetProperty("exact_argmax").GetInt32());
+        Assert.True(fp32.GetProperty("max_rel_logit_diff").GetDouble() < 1e-4);
+        var bf16 = CheckCuda(r, "bf16 cpu vs fp32 cpu");
+        Assert.True(bf16.GetProperty("passed").GetBoolean());
+        Assert.True(bf16.GetProperty("max_abs_logit_diff").GetDouble() > 0);   // bf16 really ran: its logits are not fp32's
+    }
+
+    [Fact]
+    public void Check_cuda_fails_when_the_reference_holds_other_weights()
+    {
+        // A planted disagreement: the CPU reference is drawn from another seed, as a device computing garbage would look.
+        var (code, stdout, err) = Run("bench", "check-cuda", "--device", "cpu", "--config", "tiny", "--gen-len", "12", "--threads", "2", "--reference-seed", "2");
+        Assert.True(code == 1, $"exit code {code}: {err}{stdout}");
+        var r = JsonDocument.Parse(stdout).RootElement;
+        Assert.False(r.GetProperty("passed").GetBoolean());
+        var fp32 = CheckCuda(r, "fp32 cpu vs fp32 cpu");
+        Assert.False(fp32.GetProperty("passed").GetBoolean());
+        Assert.True(fp32.GetProperty("failures").GetArrayLength() > 0);
+        Assert.True(fp32.GetProperty("max_rel_logit_diff").GetDouble() > 0.01);
+        Assert.True(CheckCuda(r, "bf16 cpu vs fp32 cpu").GetProperty("passed").GetBoolean());   // the pair without the planted weights still agrees
+    }
+
+    [Fact]
     public void Bench_gateway_compares_the_gateway_with_the_engine_alone_and_checks_every_token()
     {
         var (code, stdout, err) = Run("bench", "gateway", "--streams", "6", "--prompt-len", "16", "--gen-len", "6", "--sim-time-scale", "0.1");
@@ -178,6 +229,10 @@ public sealed class CliTests : IClassFixture<CliTests.Home>
     [InlineData(1, "vocabulary", "generate", "--prompt-ids", "1,999999")]
     [InlineData(2, "--model", "generate", "--model", "/nonexistent/model", "--prompt", "x")]
     [InlineData(2, "unknown verb", "frobnicate")]
+    [InlineData(2, "--device must be cpu or cuda, got 'tpu'", "bench", "check-cuda", "--device", "tpu")]
+    [InlineData(2, "--tolerance must be in (0, 1], got 0", "bench", "check-cuda", "--device", "cpu", "--tolerance", "0")]
+    [InlineData(2, "'nope' is neither a file nor a shipped config", "bench", "check-cuda", "--config", "nope")]
+    [InlineData(2, "--gen-len must be between 1 and 4096, got 0", "bench", "check-cuda", "--gen-len", "0")]
     public void Bad_input_exits_nonzero_with_a_message_naming_the_problem(int expectedCode, string mention, params string[] args)
     {
         var (code, _, err) = Run(args);

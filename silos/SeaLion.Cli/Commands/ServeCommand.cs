@@ -24,23 +24,11 @@ internal static class ServeCommand
     static EngineChoice ReadEngine(CliArgs a)
     {
         string engine = a.String("engine") ?? "torch";
-        var (kvBytes, utilization) = ReadKvSizing(a);
+        var (kvBytes, utilization) = ModelArgs.ReadKvSizing(a);
         double scale = a.Double("sim-time-scale") ?? 1.0;
         if (engine is not ("torch" or "sim")) throw new UsageException($"--engine must be torch or sim, got '{engine}'");
         if (scale <= 0) throw new UsageException($"--sim-time-scale must be positive, got {scale}");
         return new EngineChoice(engine == "sim", scale, new EngineOptions { KvCacheBytes = kvBytes, GpuMemoryUtilization = utilization });
-    }
-
-    /// <summary>
-    /// --kv-cache-mb N (bytes of KV cache over all ranks; default 512 on CPU) and --gpu-memory-utilization F
-    /// (GPU hosts without --kv-cache-mb: the fraction of each device the engine may fill, default 0.9).
-    /// </summary>
-    internal static (long? Bytes, double Utilization) ReadKvSizing(CliArgs a)
-    {
-        long? bytes = a.Has("kv-cache-mb") ? (long)a.Int("kv-cache-mb", 512, 1, 1 << 24) << 20 : null;
-        double utilization = a.Double("gpu-memory-utilization") ?? 0.9;
-        if (utilization is <= 0 or > 1) throw new UsageException($"--gpu-memory-utilization must be in (0, 1], got {utilization}");
-        return (bytes, utilization);
     }
 
     public static int Run(CliArgs a)

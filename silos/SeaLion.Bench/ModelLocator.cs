@@ -1,14 +1,14 @@
 using SeaLion.Hosting;
 using SeaLion.Model.Weights;
 
-namespace SeaLion.Cli;
+namespace SeaLion.Bench;
 
 /// <summary>
 /// Finds model folders: the one given with --model, or the embedded default: the `tiny` config with seeded
 /// random weights and the real Llama 3 tokenizer, generated on first use into the cache folder
 /// ($SEALION_HOME, else ~/.cache/sealion) and never committed.
 /// </summary>
-internal static class ModelLocator
+public static class ModelLocator
 {
     public const string DefaultName = "sealion-tiny-random-v1";
     const ulong DefaultSeed = 20261127;
@@ -16,7 +16,7 @@ internal static class ModelLocator
     public static string AssetsDir => Path.Combine(AppContext.BaseDirectory, "assets");
     public static string TokenizerDir => Path.Combine(AssetsDir, "llama3-tokenizer");
 
-    public static string CacheRoot => ServerArgs.Home;
+    public static string CacheRoot => CliArgs.Home;
 
     public static string Resolve(string? model)
     {

@@ -1,11 +1,12 @@
+using SeaLion.Hosting;
 using SeaLion.Model;
 using SeaLion.Model.Llama;
 using TorchSharp;
 
-namespace SeaLion.Cli.Commands;
+namespace SeaLion.Bench;
 
 /// <summary>The options every verb that runs the model shares: --model, --dtype, --tp, --threads, --device, --cpu-kernels.</summary>
-internal static class ModelArgs
+public static class ModelArgs
 {
     public static (string Dir, ModelOptions Options) Read(CliArgs a, string defaultDtype = "bf16")
     {
@@ -33,6 +34,18 @@ internal static class ModelArgs
         ulong seed = unchecked((ulong)(a.Long("seed") ?? 0));
         var options = ReadOptions(a, defaultDtype);
         return (() => LlamaModel.CreateRandom(config, seed, options), $"random:{Path.GetFileNameWithoutExtension(path)}", ModelLocator.TokenizerDir, options);
+    }
+
+    /// <summary>
+    /// --kv-cache-mb N (bytes of KV cache over all ranks; default 512 on CPU) and --gpu-memory-utilization F
+    /// (GPU hosts without --kv-cache-mb: the fraction of each device the engine may fill, default 0.9).
+    /// </summary>
+    public static (long? Bytes, double Utilization) ReadKvSizing(CliArgs a)
+    {
+        long? bytes = a.Has("kv-cache-mb") ? (long)a.Int("kv-cache-mb", 512, 1, 1 << 24) << 20 : null;
+        double utilization = a.Double("gpu-memory-utilization") ?? 0.9;
+        if (utilization is <= 0 or > 1) throw new UsageException($"--gpu-memory-utilization must be in (0, 1], got {utilization}");
+        return (bytes, utilization);
     }
 
     static ModelOptions ReadOptions(CliArgs a, string defaultDtype)

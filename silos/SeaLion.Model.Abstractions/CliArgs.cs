@@ -1,5 +1,8 @@
 using System.Globalization;
 
+// Lives beside the model's description (no dependencies) so that the benchmark entry point (SeaLion.Bench,
+// SeaLion.GpuBench) parses options as the CLI does without taking SeaLion.Hosting's Orleans and ASP.NET Core along;
+// the namespace stays SeaLion.Hosting, where every verb already looks for it.
 namespace SeaLion.Hosting;
 
 /// <summary>A usage error: the message names the option and what was wrong; the CLI exits with code 2.</summary>
@@ -93,4 +96,9 @@ public sealed class CliArgs
         if (unknown.Count > 0)
             throw new UsageException($"'{_verb}': unknown option(s) {string.Join(", ", unknown.Select(u => "--" + u))}; see './sealion help'");
     }
+
+    /// <summary>$SEALION_HOME, else ~/.cache/sealion: the embedded default model and the development API key.</summary>
+    public static string Home =>
+        Environment.GetEnvironmentVariable("SEALION_HOME") is { Length: > 0 } home ? home
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sealion");
 }
