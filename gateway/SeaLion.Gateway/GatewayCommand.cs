@@ -23,7 +23,7 @@ public static class GatewayCommand
     public static int Run(CliArgs a)
     {
         string? dir = a.String("model");
-        if (dir is not null && dir.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && File.Exists(dir)) dir = SeaLion.Model.Gguf.GgufModel.Describe(dir, ServerArgs.Home);
+        if (dir is not null && dir.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && File.Exists(dir)) dir = SeaLion.Model.Gguf.GgufModel.Describe(dir, CliArgs.Home);
         else if (dir is not null && !Directory.Exists(dir)) throw new UsageException($"--model: folder or .gguf file '{dir}' does not exist");
         string host = ServerArgs.Host(a);
         var redis = ServerArgs.Redis(a);

@@ -28,12 +28,7 @@ public static class CudaCheckVerb
         string bf16ConfigPath = ModelLocator.ConfigPath(a.String("bf16-config") ?? "tiny");
         ulong seed = unchecked((ulong)(a.Long("seed") ?? 1));
         ulong referenceSeed = unchecked((ulong)(a.Long("reference-seed") ?? (long)seed));
-        var device = (a.String("device") ?? "cuda") switch
-        {
-            "cpu" => DeviceType.CPU,
-            "cuda" => DeviceType.CUDA,
-            var d => throw new UsageException($"--device must be cpu or cuda, got '{d}'"),
-        };
+        var device = ModelArgs.ParseDevice(a.String("device") ?? "cuda");
         int promptLen = a.Int("prompt-len", 24, 2, 4096), genLen = a.Int("gen-len", 32, 1, 4096);
         double tolerance = a.Double("tolerance") ?? 1e-3;
         if (tolerance is <= 0 or > 1) throw new UsageException($"--tolerance must be in (0, 1], got {tolerance}");

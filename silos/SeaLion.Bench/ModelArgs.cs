@@ -55,12 +55,7 @@ public static class ModelArgs
             DType = ParseDtype(a.String("dtype") ?? defaultDtype),
             TensorParallel = a.Int("tp", 0, 0, 64),
             Threads = a.Int("threads", 0, 0, 1024),
-            Device = (a.String("device") ?? "cpu") switch
-            {
-                "cpu" => DeviceType.CPU,
-                "cuda" => DeviceType.CUDA,
-                var d => throw new UsageException($"--device must be cpu or cuda, got '{d}'"),
-            },
+            Device = ParseDevice(a.String("device") ?? "cpu"),
             CpuKernels = (a.String("cpu-kernels") ?? "sealion") switch
             {
                 "sealion" => true,
@@ -69,6 +64,13 @@ public static class ModelArgs
             },
         };
     }
+
+    public static DeviceType ParseDevice(string s) => s switch
+    {
+        "cpu" => DeviceType.CPU,
+        "cuda" => DeviceType.CUDA,
+        _ => throw new UsageException($"--device must be cpu or cuda, got '{s}'"),
+    };
 
     public static torch.ScalarType ParseDtype(string s) => s.ToLowerInvariant() switch
     {

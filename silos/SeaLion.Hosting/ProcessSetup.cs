@@ -20,6 +20,7 @@ public static class ProcessSetup
     }
 
     static int _metricsConfigured;
+    static readonly (GCKind Kind, string Label)[] PauseKinds = [(GCKind.Ephemeral, "ephemeral"), (GCKind.FullBlocking, "full_blocking"), (GCKind.Background, "background")];
 
     /// <summary>
     /// /metrics carries the sealion_* series and prometheus-net's process metrics only: the default .NET event
@@ -54,10 +55,11 @@ public static class ProcessSetup
             live.Set(gc.HeapSizeBytes - gc.FragmentedBytes);
             committed.Set(gc.TotalCommittedBytes);
             pauses.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
-            foreach (var (kind, label) in new[] { (GCKind.Ephemeral, "ephemeral"), (GCKind.FullBlocking, "full_blocking"), (GCKind.Background, "background") })
+            foreach (var (kind, label) in PauseKinds)
             {
-                var info = GC.GetGCMemoryInfo(kind);
-                lastPause.WithLabels(label).Set(info.Index == 0 ? 0 : info.PauseDurations.ToArray().Sum(p => p.TotalSeconds));
+                double seconds = 0;   // a kind not yet collected reports zero pauses
+                foreach (var p in GC.GetGCMemoryInfo(kind).PauseDurations) seconds += p.TotalSeconds;
+                lastPause.WithLabels(label).Set(seconds);
             }
         });
     }

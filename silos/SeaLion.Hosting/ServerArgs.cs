@@ -3,9 +3,6 @@ namespace SeaLion.Hosting;
 /// <summary>The options the serving processes (serve, silo, gateway) read alike, and where SeaLion keeps its files.</summary>
 public static class ServerArgs
 {
-    /// <summary>$SEALION_HOME, else ~/.cache/sealion: the embedded default model and the development API key.</summary>
-    public static string Home => CliArgs.Home;
-
     /// <summary>--host: the IP address to listen on (default loopback).</summary>
     public static string Host(CliArgs a)
     {

@@ -9,22 +9,6 @@ public sealed class ForwardTests
 {
     static readonly int[] Prompt = [128000, 9906, 11, 1917, 0, 1115, 374, 264, 1296, 315, 279, 1614, 13];
 
-    internal static float[][] AllLogits(LlamaModel model, int[] ids)
-    {
-        using var cache = model.CreateKvCache(numBlocks: (ids.Length + 15) / 16 + 1);
-        var batch = new ForwardBatch { TokenIds = ids, Sequences = [new SequenceChunk(ids.Length, ids.Length, [0, 1, 2, 3])], AllLogits = true };
-        using var logits = model.Forward(batch, cache);
-        return Rows(logits);
-    }
-
-    internal static float[][] Rows(Tensor logits)
-    {
-        using var f = logits.to(ScalarType.Float32).cpu();
-        var flat = f.data<float>().ToArray();
-        int v = (int)f.shape[1];
-        return Enumerable.Range(0, (int)f.shape[0]).Select(r => flat.AsSpan(r * v, v).ToArray()).ToArray();
-    }
-
     static void AssertClose(float[] expected, float[] actual, double tol, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
@@ -37,19 +21,17 @@ public sealed class ForwardTests
         Assert.True(worst <= tol, $"{what}: max |diff| {worst:g4} at {at} (expected {expected[at]}, got {actual[at]}) > {tol}");
     }
 
-    static int ArgMax(float[] v) { int b = 0; for (int i = 1; i < v.Length; i++) if (v[i] > v[b]) b = i; return b; }
-
     [Fact]
     public void Forward_matches_naive_reference_pass()
     {
         string dir = TestModels.Get();
         var reference = new NaiveLlama(dir).Forward(Prompt);
         using var model = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32 });
-        var logits = AllLogits(model, Prompt);
+        var logits = TeacherForced.AllLogits(model, Prompt);
         for (int t = 0; t < Prompt.Length; t++)
         {
             AssertClose(reference[t].Select(x => (float)x).ToArray(), logits[t], 2e-3, $"position {t}");
-            Assert.Equal(Array.IndexOf(reference[t], reference[t].Max()), ArgMax(logits[t]));
+            Assert.Equal(Array.IndexOf(reference[t], reference[t].Max()), TeacherForced.ArgMax(logits[t]));
         }
     }
 
@@ -57,16 +39,16 @@ public sealed class ForwardTests
     public void Decode_with_kv_cache_equals_full_forward()
     {
         using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 });
-        var full = AllLogits(model, Prompt);
+        var full = TeacherForced.AllLogits(model, Prompt);
         using var cache = model.CreateKvCache(numBlocks: 4, blockSize: 4);
         int[] table = [2, 0, 3, 1];   // deliberately not contiguous
         int prefill = 5;
         using (var l = model.Forward(new ForwardBatch { TokenIds = Prompt[..prefill], Sequences = [new SequenceChunk(prefill, prefill, table)] }, cache))
-            AssertClose(full[prefill - 1], Rows(l)[0], 1e-4, "prefill last");
+            AssertClose(full[prefill - 1], TeacherForced.Rows(l)[0], 1e-4, "prefill last");
         for (int t = prefill; t < Prompt.Length; t++)
         {
             using var l = model.Forward(new ForwardBatch { TokenIds = [Prompt[t]], Sequences = [new SequenceChunk(1, t + 1, table)] }, cache);
-            AssertClose(full[t], Rows(l)[0], 1e-4, $"decode position {t}");
+            AssertClose(full[t], TeacherForced.Rows(l)[0], 1e-4, $"decode position {t}");
         }
     }
 
@@ -74,12 +56,12 @@ public sealed class ForwardTests
     public void Chunked_prefill_over_cached_prefix_equals_full_forward()
     {
         using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 });
-        var full = AllLogits(model, Prompt);
+        var full = TeacherForced.AllLogits(model, Prompt);
         using var cache = model.CreateKvCache(numBlocks: 4);
         int[] table = [0];
         using (model.Forward(new ForwardBatch { TokenIds = Prompt[..6], Sequences = [new SequenceChunk(6, 6, table)] }, cache)) { }
         using var l = model.Forward(new ForwardBatch { TokenIds = Prompt[6..], Sequences = [new SequenceChunk(Prompt.Length - 6, Prompt.Length, table)], AllLogits = true }, cache);
-        var rows = Rows(l);
+        var rows = TeacherForced.Rows(l);
         for (int i = 0; i < rows.Length; i++) AssertClose(full[6 + i], rows[i], 1e-4, $"chunk row {i}");
     }
 
@@ -88,8 +70,8 @@ public sealed class ForwardTests
     {
         using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 });
         int[] a = Prompt, b = [128000, 791, 4062, 14198, 39935];
-        var fullA = AllLogits(model, a);
-        var fullB = AllLogits(model, b);
+        var fullA = TeacherForced.AllLogits(model, a);
+        var fullB = TeacherForced.AllLogits(model, b);
         using var cache = model.CreateKvCache(numBlocks: 6, blockSize: 4);
         // a: prefill 8 first; then one step with a's remaining chunk and b's whole prompt together.
         using (model.Forward(new ForwardBatch { TokenIds = a[..8], Sequences = [new SequenceChunk(8, 8, [0, 1, 2, 3])] }, cache)) { }
@@ -99,7 +81,7 @@ public sealed class ForwardTests
             Sequences = [new SequenceChunk(a.Length - 8, a.Length, [0, 1, 2, 3]), new SequenceChunk(b.Length, b.Length, [5, 4])],
         };
         using var l = model.Forward(batch, cache);
-        var rows = Rows(l);
+        var rows = TeacherForced.Rows(l);
         AssertClose(fullA[^1], rows[0], 1e-4, "sequence a");
         AssertClose(fullB[^1], rows[1], 1e-4, "sequence b");
     }
@@ -111,7 +93,7 @@ public sealed class ForwardTests
     {
         using var model = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 });
         int[][] prompts = [Prompt, [128000, 791, 4062, 14198, 39935], [128000, 40, 1093], [128000, 9906, 1070, 527, 264, 3230, 1984, 11, 323]];
-        var full = prompts.Select(p => AllLogits(model, p)).ToArray();
+        var full = prompts.Select(p => TeacherForced.AllLogits(model, p)).ToArray();
         using var cache = model.CreateKvCache(numBlocks: 16, blockSize: 4);
         int[][] tables = [[0, 5, 9, 13], [1, 6], [2], [3, 7, 10]];   // interleaved, not contiguous
         // Prefill all but the last token of each sequence (the last one keeps a prefill chunk if asked).
@@ -130,7 +112,7 @@ public sealed class ForwardTests
             seqs.Add(new SequenceChunk(prompts[i].Length - start, prompts[i].Length, tables[i]));
         }
         using var l = model.Forward(new ForwardBatch { TokenIds = tokens.ToArray(), Sequences = seqs }, cache);
-        var rows = Rows(l);
+        var rows = TeacherForced.Rows(l);
         for (int i = 0; i < prompts.Length; i++) AssertClose(full[i][^1], rows[i], 1e-4, $"sequence {i}");
     }
 
@@ -141,12 +123,12 @@ public sealed class ForwardTests
     {
         string dir = TestModels.Get(heads: heads, kvHeads: kvHeads);
         float[][] one, two;
-        using (var m1 = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) one = AllLogits(m1, Prompt);
-        using (var m2 = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2 })) two = AllLogits(m2, Prompt);
+        using (var m1 = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) one = TeacherForced.AllLogits(m1, Prompt);
+        using (var m2 = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2 })) two = TeacherForced.AllLogits(m2, Prompt);
         for (int t = 0; t < Prompt.Length; t++)
         {
             AssertClose(one[t], two[t], 1e-4, $"position {t}");
-            Assert.Equal(ArgMax(one[t]), ArgMax(two[t]));
+            Assert.Equal(TeacherForced.ArgMax(one[t]), TeacherForced.ArgMax(two[t]));
         }
     }
 
@@ -155,10 +137,10 @@ public sealed class ForwardTests
     {
         var config = LlamaConfig.FromDirectory(TestModels.Get());
         float[][] a, b, c, tp2;
-        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) a = AllLogits(m, Prompt);
-        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) b = AllLogits(m, Prompt);
-        using (var m = LlamaModel.CreateRandom(config, 12, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) c = AllLogits(m, Prompt);
-        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2 })) tp2 = AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) a = TeacherForced.AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) b = TeacherForced.AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 12, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1 })) c = TeacherForced.AllLogits(m, Prompt);
+        using (var m = LlamaModel.CreateRandom(config, 11, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 2 })) tp2 = TeacherForced.AllLogits(m, Prompt);
         Assert.Equal(a[^1], b[^1]);
         Assert.NotEqual(a[^1], c[^1]);
         AssertClose(a[^1], tp2[^1], 1e-4, "tp=2");
@@ -172,15 +154,15 @@ public sealed class ForwardTests
     {
         string dir = TestModels.Get();
         float[][] f32, bf16;
-        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32 })) f32 = AllLogits(m, Prompt);
-        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.BFloat16 })) bf16 = AllLogits(m, Prompt);
+        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32 })) f32 = TeacherForced.AllLogits(m, Prompt);
+        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.BFloat16 })) bf16 = TeacherForced.AllLogits(m, Prompt);
         int agree = 0;
         for (int t = 0; t < Prompt.Length; t++)
         {
             // bf16 keeps 8 mantissa bits: logits of magnitude ~10 move by a few tenths.
             double scale = f32[t].Max(Math.Abs);
             AssertClose(f32[t], bf16[t], 0.06 * scale, $"position {t}");
-            if (ArgMax(f32[t]) == ArgMax(bf16[t])) agree++;
+            if (TeacherForced.ArgMax(f32[t]) == TeacherForced.ArgMax(bf16[t])) agree++;
         }
         Assert.True(agree >= Prompt.Length - 2, $"bf16 argmax agreed with fp32 at {agree} of {Prompt.Length} positions");
     }

@@ -30,7 +30,7 @@ public sealed class GenerationTests
         var context = Prompt.ToList();
         foreach (var s in steps)
         {
-            var logits = ForwardTests.AllLogits(model, context.ToArray())[^1];
+            var logits = TeacherForced.AllLogits(model, context.ToArray())[^1];
             Assert.Equal(Array.IndexOf(logits, logits.Max()), s.TokenId);
             context.Add(s.TokenId);
         }

@@ -115,8 +115,8 @@ public sealed class LoaderTests
         // The bf16 checkpoint loads as fp32 and agrees with the fp32 checkpoint up to bf16 rounding of the weights.
         float[][] fromBf16, fromF32;
         int[] ids = [128000, 1115, 374, 264];
-        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32 })) fromBf16 = ForwardTests.AllLogits(m, ids);
-        using (var m = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 })) fromF32 = ForwardTests.AllLogits(m, ids);
+        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32 })) fromBf16 = TeacherForced.AllLogits(m, ids);
+        using (var m = LlamaModel.Load(TestModels.Get(), new ModelOptions { DType = ScalarType.Float32 })) fromF32 = TeacherForced.AllLogits(m, ids);
         Assert.Equal(Array.IndexOf(fromF32[^1], fromF32[^1].Max()), Array.IndexOf(fromBf16[^1], fromBf16[^1].Max()));
 
         string copy = CopyOf(dir);

@@ -93,8 +93,8 @@ public sealed unsafe class PackedGemmTests
         int[] prompt = [128000, 9906, 11, 1917, 0, 1115, 374, 264, 1296, 315, 279, 1614, 13];
         string dir = TestModels.Get();
         float[][] packed, plain;
-        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, CpuKernels = true })) packed = ForwardTests.AllLogits(m, prompt);
-        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, CpuKernels = false })) plain = ForwardTests.AllLogits(m, prompt);
+        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, CpuKernels = true })) packed = TeacherForced.AllLogits(m, prompt);
+        using (var m = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, CpuKernels = false })) plain = TeacherForced.AllLogits(m, prompt);
         for (int t = 0; t < prompt.Length; t++)
         {
             double worst = packed[t].Zip(plain[t]).Max(p => Math.Abs(p.First - p.Second));

@@ -23,13 +23,7 @@ public sealed class GgufOracleTests(OracleModels models, ITestOutputHelper outpu
     {
         using var model = LlamaModel.Load(dir, new ModelOptions { DType = ScalarType.Float32, TensorParallel = 1, Threads = 2 });
         inspect?.Invoke(model);
-        int[] table = Enumerable.Range(0, (ids.Length + 15) / 16).ToArray();
-        using var cache = model.CreateKvCache(table.Length, 16);
-        using var l = model.Forward(new ForwardBatch { TokenIds = ids, Sequences = [new SequenceChunk(ids.Length, ids.Length, table)], AllLogits = true }, cache);
-        using var cpu = l.cpu();
-        var flat = cpu.data<float>().ToArray();
-        int v = (int)l.shape[1];
-        return Enumerable.Range(0, ids.Length).Select(i => flat.AsSpan(i * v, v).ToArray()).ToArray();
+        return TeacherForced.AllLogits(model, ids);
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public static class AuthArgs
     /// <summary>The development key under $SEALION_HOME: made once (0600), its hash in api-keys.json beside it.</summary>
     static (string EntriesPath, string KeyPath) DevKey()
     {
-        string dir = ServerArgs.Home;
+        string dir = CliArgs.Home;
         Directory.CreateDirectory(dir);
         string keyPath = Path.Combine(dir, "dev-api-key"), entries = Path.Combine(dir, "api-keys.json");
         if (!File.Exists(keyPath) || !File.Exists(entries))

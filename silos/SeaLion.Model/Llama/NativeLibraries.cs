@@ -35,29 +35,18 @@ internal static class NativeLibraries
 /// above 1 GiB lets each step reuse the previous step's pages. The cost is resident memory that is not returned to
 /// the kernel between steps, which a serving process holds anyway. Linux with glibc only; elsewhere a no-op.
 /// </summary>
-internal static partial class MallocTuning
+internal static class MallocTuning
 {
-    const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
     static int _applied;
-
-    [LibraryImport("libc", EntryPoint = "mallopt")]
-    private static partial int Mallopt(int param, int value);
 
     /// <summary>Applies the settings once per process (an explicit MALLOC_*_ environment setting wins). Returns whether glibc took them.</summary>
     public static bool ForCpuServing()
     {
         if (Interlocked.Exchange(ref _applied, 1) == 1 || !OperatingSystem.IsLinux()) return false;
-        try
-        {
-            bool ok = true;
-            if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is null) ok &= Mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
-            if (Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is null) ok &= Mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
-            if (Environment.GetEnvironmentVariable("MALLOC_TOP_PAD_") is null) ok &= Mallopt(M_TOP_PAD, 64 << 20) == 1;
-            return ok;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;   // not glibc (e.g. musl): nothing to tune
-        }
+        bool ok = true;
+        if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is null) ok &= Glibc.Mallopt(Glibc.M_MMAP_THRESHOLD, 32 << 20);
+        if (Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is null) ok &= Glibc.Mallopt(Glibc.M_TRIM_THRESHOLD, 1 << 30);
+        if (Environment.GetEnvironmentVariable("MALLOC_TOP_PAD_") is null) ok &= Glibc.Mallopt(Glibc.M_TOP_PAD, 64 << 20);
+        return ok;
     }
 }

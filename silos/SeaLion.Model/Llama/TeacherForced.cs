@@ -86,7 +86,9 @@ public static class TeacherForced
         return Enumerable.Range(0, (int)c.shape[0]).Select(r => flat.AsSpan(r * v, v).ToArray()).ToArray();
     }
 
-    public static int ArgMax(float[] v) { int b = 0; for (int i = 1; i < v.Length; i++) if (v[i] > v[b]) b = i; return b; }
+    /// <summary>The sampler's greedy choice (first index of the maximum); a row holding a NaN is an error here, not a token.</summary>
+    public static int ArgMax(float[] v) =>
+        SeaLion.Model.Sampling.Sampler.ArgMax(v) is var i and >= 0 ? i : throw new InvalidDataException($"a logit row of {v.Length} is empty or holds a NaN");
 
     /// <param name="subject">The subject's rows, one per token of prompt + generated.</param>
     /// <param name="generated">The subject's greedy tokens.</param>
