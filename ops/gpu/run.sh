@@ -70,7 +70,9 @@ step() {
   log "$name (timeout ${t}s): $*"
   local s=$(date +%s) rc
   timeout -k 5 "$t" "$@" > "$STEP_OUT" 2> "$STEP_ERR"; rc=$?
-  tail -c 4000 "$STEP_ERR" >> "$LOG"
+  # The exception's message is at the head of stderr, its native frames after it: keep both ends.
+  if [ "$(stat -c %s "$STEP_ERR")" -gt 5000 ]; then { head -c 2000 "$STEP_ERR"; echo; echo "[...]"; tail -c 3000 "$STEP_ERR"; } >> "$LOG"
+  else cat "$STEP_ERR" >> "$LOG"; fi
   python3 - "$name" "$rc" "$(( $(date +%s) - s ))" "$STEP_OUT" >> "$RES" <<'PY'
 import json, sys
 name, rc, secs, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -125,7 +127,7 @@ step check-cuda 150 "$BIN" check-cuda --device $DEVICE --config $CHECK_CONFIG --
 rc=$?
 # The prebuilt library resolved every symbol but still failed to load or run: build and try once more.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ] && [ "$rc" -ne 99 ] && [ "$BUILT" = "0" ] && [ "$DRY" != "1" ] \
-   && grep -qE "LibTorchSharp|TypeInitialization|DllNotFound|EntryPointNotFound|undefined symbol" "$STEP_ERR"; then
+   && grep -qE "TypeInitialization|DllNotFound|EntryPointNotFound|undefined symbol" "$STEP_ERR"; then
   log "check-cuda failed in the native layer: building LibTorchSharp"
   build_native && step check-cuda-rebuilt 150 "$BIN" check-cuda --device $DEVICE --config $CHECK_CONFIG --seed 1
 fi

@@ -37,7 +37,7 @@ public static unsafe class DeviceMemory
     {
         if (_memGetInfo != null) return;
         // Any library of the CUDA libtorch whose dependency tree holds libcudart; dlsym searches that tree.
-        foreach (var name in new[] { "libtorch_cuda.so", "libc10_cuda.so", "libcudart.so.12", "libcudart.so" })
+        foreach (var name in new[] { "libtorch_cuda.so", "libc10_cuda.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
         {
             if (!NativeLibrary.TryLoad(name, typeof(DeviceMemory).Assembly, null, out var lib)) continue;
             if (NativeLibrary.TryGetExport(lib, "cudaMemGetInfo", out var mem)

@@ -101,7 +101,8 @@ internal sealed class LlamaShard : IDisposable
             {
                 // Decode: the group's query heads become the query rows of their KV head; no mask, no K/V copy.
                 var qg = qs.view(1, KvHeads, group, HeadDim);             // [1, kvHeads, group, D]
-                o = nn.functional.scaled_dot_product_attention(qg, k, v).view(1, QHeads * HeadDim);
+                // reshape, not view: CUDA's fused attention kernels return other strides than the CPU's.
+                o = nn.functional.scaled_dot_product_attention(qg, k, v).reshape(1, QHeads * HeadDim);
             }
             else
             {

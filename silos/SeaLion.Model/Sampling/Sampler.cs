@@ -346,8 +346,12 @@ public static class Sampler
         float chosen = logp[token].item<float>();
         if (topN == 0) return new SampledToken(token, chosen, []);
         var (v, i) = logp.topk(topN);
-        var vs = v.data<float>().ToArray();
-        var ix = i.data<long>().ToArray();
+        using var vd = v;
+        using var id = i;
+        using var vc = v.cpu();
+        using var ic = i.cpu();
+        var vs = vc.data<float>().ToArray();
+        var ix = ic.data<long>().ToArray();
         return new SampledToken(token, chosen, vs.Select((x, k) => new TokenLogprob((int)ix[k], x)).ToArray());
     }
 }

@@ -142,9 +142,23 @@ internal static class CheckpointLoader
         var shapes = ExpectedShapes(c);
         return Build(c, devices, pack, name =>
         {
-            using var gen = new torch.Generator(seed ^ RandomCheckpoint.NameHash(name), devices[0]);
+            ulong s = seed ^ RandomCheckpoint.NameHash(name);
             using var k = new ScalarScope();
-            var t = randn(shapes[name], dtype, devices[0], generator: gen).mul_(k.Of(RandomCheckpoint.Std(name)));
+            Tensor t;
+            if (devices[0].type == DeviceType.CPU)
+            {
+                using var gen = new torch.Generator(s, devices[0]);
+                t = randn(shapes[name], dtype, devices[0], generator: gen);
+            }
+            else
+            {
+                // TorchSharp's Generator is always a CPU generator (THSGenerator_new ignores the device) and CUDA's
+                // randn refuses one: seed the device's default generator per tensor instead. Another stream than the
+                // CPU's, so the weights differ from the CPU draw, but they are as deterministic for a seed.
+                torch.cuda.manual_seed_all(unchecked((long)s));
+                t = randn(shapes[name], dtype, devices[0]);
+            }
+            t.mul_(k.Of(RandomCheckpoint.Std(name)));
             return name.EndsWith("norm.weight", StringComparison.Ordinal) ? t.add_(Scalars.One, Scalars.One) : t;
         });
     }
@@ -235,7 +249,8 @@ internal static class CheckpointLoader
                 FinalNorm = finalNorm.to(devices[r], copy: true), LmHead = lmHead[r],
             };
         }
-        if (!embeddings.Values.Contains(embedding)) embedding.Dispose();
+        // By reference: Tensor.Equals is torch.equal, which compares values and throws across devices.
+        if (!embeddings.Values.Any(e => ReferenceEquals(e, embedding))) embedding.Dispose();
         return shards;
     }
 }
