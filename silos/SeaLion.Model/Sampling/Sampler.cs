@@ -346,12 +346,8 @@ public static class Sampler
         float chosen = logp[token].item<float>();
         if (topN == 0) return new SampledToken(token, chosen, []);
         var (v, i) = logp.topk(topN);
-        using var vd = v;
-        using var id = i;
-        using var vc = v.cpu();
-        using var ic = i.cpu();
-        var vs = vc.data<float>().ToArray();
-        var ix = ic.data<long>().ToArray();
+        var vs = v.cpu().data<float>().ToArray();   // the caller's row scope disposes these; data<T> needs the CPU
+        var ix = i.cpu().data<long>().ToArray();
         return new SampledToken(token, chosen, vs.Select((x, k) => new TokenLogprob((int)ix[k], x)).ToArray());
     }
 }
